@@ -22,7 +22,7 @@ def _non_negative_int(value: object, what: str) -> int:
     never silently becomes byte 1.
     """
     try:
-        number = operator.index(value)  # type: ignore[call-overload]
+        number = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
     if number < 0:

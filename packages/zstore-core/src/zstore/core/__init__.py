@@ -1,0 +1,43 @@
+"""zstore.core: the Store contract of zarr-python 3, the shared key/prefix/range rules,
+bounded concurrency, an indexed MemoryStore, StorePath and store resolution.
+
+Every name a store package needs is importable from here.
+"""
+
+from __future__ import annotations
+
+from zstore.core.__about__ import __version__
+from zstore.core._byte_request import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    SuffixByteRequest,
+    normalize_byte_range,
+)
+from zstore.core._concurrency import concurrency_limit, concurrent_map
+from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._store import (
+    DEFAULT_MAX_GAP,
+    DEFAULT_MAX_SIZE,
+    READ_ONLY_MESSAGE,
+    Store,
+    coalesce_ranges,
+)
+
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_MAX_SIZE",
+    "READ_ONLY_MESSAGE",
+    "ByteRequest",
+    "OffsetByteRequest",
+    "RangeByteRequest",
+    "Store",
+    "SuffixByteRequest",
+    "__version__",
+    "coalesce_ranges",
+    "concurrency_limit",
+    "concurrent_map",
+    "normalize_byte_range",
+    "normalize_prefix",
+    "validate_key",
+]

@@ -1,0 +1,139 @@
+"""Bounded concurrency: the one helper every default Store method uses for batch work.
+
+An unbounded ``asyncio.gather`` over 100k keys creates 100k tasks at once (memory, and for
+remote stores 100k open requests); a one-at-a-time loop wastes all the latency a remote
+store could overlap. :func:`concurrent_map` is the middle: a fixed pool of workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+__all__ = ["DEFAULT_CONCURRENCY", "ENV_VAR", "concurrency_limit", "concurrent_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_CONCURRENCY = 64
+"""The limit used when neither an argument nor ``ZSTORE_CONCURRENCY`` gives one."""
+
+ENV_VAR = "ZSTORE_CONCURRENCY"
+"""The environment variable that sets the default concurrency limit."""
+
+
+def _positive(value: object, source: str) -> int:
+    """Return ``value`` as an int >= 1, or raise naming where it came from."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"concurrency limit from {source} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"concurrency limit from {source} must be >= 1, got {value}")
+    return value
+
+
+def concurrency_limit(limit: int | None = None) -> int:
+    """Return the concurrency limit to use.
+
+    Parameters
+    ----------
+    limit : int, optional
+        An explicit limit (>= 1). When None, the environment variable
+        ``ZSTORE_CONCURRENCY`` is used if set, else 64.
+
+    Returns
+    -------
+    int
+        The limit, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If the limit (argument or environment variable) is not an integer >= 1.
+    """
+    if limit is not None:
+        return _positive(limit, "the limit argument")
+    raw = os.environ.get(ENV_VAR)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_CONCURRENCY
+    try:
+        parsed = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {ENV_VAR}={raw!r} is not an integer; set it to a "
+            "positive integer or unset it"
+        ) from None
+    return _positive(parsed, f"environment variable {ENV_VAR}")
+
+
+async def concurrent_map(
+    items: Iterable[T],
+    func: Callable[[T], Awaitable[R]],
+    limit: int | None = None,
+) -> list[R]:
+    """Await ``func(item)`` for every item with at most ``limit`` calls in flight.
+
+    A fixed pool of ``min(limit, len(items))`` worker tasks takes items in order, so at most
+    ``limit`` calls are ever in flight and no more than that many tasks exist.
+
+    Parameters
+    ----------
+    items : Iterable
+        The items; consumed into a list once.
+    func : callable
+        An async function of one item.
+    limit : int, optional
+        The most calls in flight; see :func:`concurrency_limit` for the default.
+
+    Returns
+    -------
+    list
+        ``[await func(item) for item in items]``, in input order.
+
+    Raises
+    ------
+    Exception
+        The first exception raised by a call, as itself (not wrapped in a group). The calls
+        still in flight are cancelled and no further items are started. If the caller is
+        cancelled, every worker is cancelled too.
+    """
+    work = list(items)
+    n_workers = min(concurrency_limit(limit), len(work))
+    if n_workers == 0:
+        return []
+    if n_workers == 1:
+        # One worker needs no tasks: awaiting in place saves the task overhead.
+        return [await func(item) for item in work]
+
+    results: list[R] = [None] * len(work)  # type: ignore[list-item]
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        # Single-threaded event loop: reading and bumping next_index cannot interleave.
+        while next_index < len(work):
+            index = next_index
+            next_index += 1
+            results[index] = await func(work[index])
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            # Wait for the cancellations so no worker outlives this call.
+            await asyncio.wait(pending)
+    # Report the failure of the lowest-numbered failed worker, so the result does not depend
+    # on set order. Asking every task for its exception also marks each one retrieved, so
+    # asyncio does not log "Task exception was never retrieved" for the others.
+    failures = [t.exception() for t in tasks if not t.cancelled()]
+    for failure in failures:
+        if failure is not None:
+            raise failure
+    return results

@@ -1,0 +1,653 @@
+"""The ``Store`` abstract base class: zarr-python 3's ``zarr.abc.store.Store`` contract.
+
+Concrete stores override the abstract methods; every default implementation here runs batch
+work through :func:`~zstore.core.concurrent_map` (bounded, ``ZSTORE_CONCURRENCY``) and uses
+the shared key, prefix and byte-range rules, so a store that overrides only the abstract
+methods is already correct, and a store that can do better overrides the rest.
+"""
+
+from __future__ import annotations
+
+import errno
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Literal
+
+from zstore.core._byte_request import RangeByteRequest
+from zstore.core._concurrency import concurrent_map
+from zstore.core._keys import normalize_prefix, validate_key
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+    from types import TracebackType
+    from typing import Any, Self
+
+    from zbuffer.core import Buffer, BufferPrototype
+    from zstore.core._byte_request import ByteRequest
+
+__all__ = [
+    "DEFAULT_MAX_GAP",
+    "DEFAULT_MAX_SIZE",
+    "READ_ONLY_MESSAGE",
+    "Store",
+    "coalesce_ranges",
+]
+
+READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+"""The message of the ValueError every write path of a read-only store raises."""
+
+DEFAULT_MAX_GAP = 1 << 16
+"""get_ranges merges two ranges separated by at most this many bytes (64 KiB)."""
+
+DEFAULT_MAX_SIZE = 1 << 22
+"""get_ranges never merges ranges into one fetch larger than this (4 MiB)."""
+
+
+def _missing_key(key: str) -> FileNotFoundError:
+    """A FileNotFoundError that names the missing key (``str`` and ``.filename``)."""
+    return FileNotFoundError(errno.ENOENT, "no such key in the store", key)
+
+
+def coalesce_ranges(
+    byte_ranges: Sequence[ByteRequest | None], *, max_gap: int, max_size: int
+) -> list[list[int]]:
+    """Group the indices of ``byte_ranges`` into fetches.
+
+    Only :class:`RangeByteRequest` can be merged, since an offset or suffix request needs the
+    value's length to place. Ranges are sorted by start; a range joins the current group when
+    the gap from the group's end is at most ``max_gap`` and the merged span stays within
+    ``max_size``. Every other request is a group of its own.
+
+    Parameters
+    ----------
+    byte_ranges : sequence of ByteRequest or None
+        The requests.
+    max_gap : int
+        The largest gap in bytes bridged by a merge (bytes read and thrown away).
+    max_size : int
+        The largest merged span in bytes; a single range larger than this is fetched alone.
+
+    Returns
+    -------
+    list of list of int
+        Groups of input indices; each index appears in exactly one group.
+    """
+    if max_gap < 0:
+        raise ValueError(f"max_gap must be >= 0, got {max_gap}")
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    groups: list[list[int]] = []
+    mergeable: list[tuple[int, int, int]] = []
+    for index, request in enumerate(byte_ranges):
+        if isinstance(request, RangeByteRequest):
+            mergeable.append((request.start, request.end, index))
+        else:
+            groups.append([index])
+    mergeable.sort()
+    current: list[int] = []
+    group_start = group_end = 0
+    for start, end, index in mergeable:
+        if (
+            current
+            and start - group_end <= max_gap
+            and max(end, group_end) - group_start <= max_size
+        ):
+            current.append(index)
+            group_end = max(group_end, end)
+        else:
+            if current:
+                groups.append(current)
+            current = [index]
+            group_start, group_end = start, end
+    if current:
+        groups.append(current)
+    return groups
+
+
+class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable like a dict
+    """Abstract base class for stores: a mapping of string keys to bytes, accessed async.
+
+    The same contract as zarr-python 3's ``zarr.abc.store.Store``, with the stricter rules
+    documented in the README of ``zstore-core``: keys are checked by
+    :func:`~zstore.core.validate_key`, directory-style prefixes by
+    :func:`~zstore.core.normalize_prefix`, byte ranges by
+    :func:`~zstore.core.normalize_byte_range`, and every write path of a read-only store
+    raises ``ValueError(READ_ONLY_MESSAGE)``.
+
+    Parameters
+    ----------
+    read_only : bool
+        Whether writes are refused.
+    """
+
+    _read_only: bool
+    _is_open: bool
+
+    def __init__(self, *, read_only: bool = False) -> None:
+        self._is_open = False
+        self._read_only = read_only
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(cls, *args: Any, **kwargs: Any) -> Self:
+        """Create and open the store.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Passed to the store's constructor.
+
+        Returns
+        -------
+        Store
+            The opened store.
+        """
+        store = cls(*args, **kwargs)
+        await store._open()
+        return store
+
+    async def _open(self) -> None:
+        """Open the store.
+
+        Raises
+        ------
+        ValueError
+            If the store is already open ("store is already open").
+        """
+        if self._is_open:
+            raise ValueError("store is already open")
+        self._is_open = True
+
+    async def _ensure_open(self) -> None:
+        """Open the store if it is not already open."""
+        if not self._is_open:
+            await self._open()
+
+    def close(self) -> None:
+        """Close the store; a later read or write opens it again."""
+        self._is_open = False
+
+    def __enter__(self) -> Self:
+        """Enter a context manager that closes the store on exit."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        """Open the store (if needed) and enter a context that closes it on exit."""
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        self.close()
+
+    # ------------------------------------------------------------------ read-only
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store refuses writes. Fixed at construction; see ``with_read_only``."""
+        return self._read_only
+
+    def with_read_only(self, read_only: bool = False) -> Store:
+        """Return a new store over the same data with the given ``read_only`` setting.
+
+        The new store is not opened, and this store is not closed.
+
+        Parameters
+        ----------
+        read_only : bool
+            Whether the new store refuses writes.
+
+        Returns
+        -------
+        Store
+            A new store of the same type.
+
+        Raises
+        ------
+        NotImplementedError
+            If the store type does not support it.
+        """
+        raise NotImplementedError(
+            f"with_read_only is not implemented for the {type(self)} store type."
+        )
+
+    def _check_writable(self) -> None:
+        """Raise ``ValueError(READ_ONLY_MESSAGE)`` if the store is read-only."""
+        if self._read_only:
+            raise ValueError(READ_ONLY_MESSAGE)
+
+    # ------------------------------------------------------------------ capabilities
+
+    @property
+    @abstractmethod
+    def supports_writes(self) -> bool:
+        """Does the store support writes?"""
+        ...
+
+    @property
+    @abstractmethod
+    def supports_deletes(self) -> bool:
+        """Does the store support deletes?"""
+        ...
+
+    @property
+    @abstractmethod
+    def supports_listing(self) -> bool:
+        """Does the store support listing?"""
+        ...
+
+    @property
+    def supports_partial_writes(self) -> Literal[False]:
+        """Does the store support partial writes? Zarr no longer uses them: always False."""
+        return False
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        """Does the store support consolidated metadata? True unless a store opts out."""
+        return True
+
+    @abstractmethod
+    def __eq__(self, value: object) -> bool:
+        """Equality comparison."""
+        ...
+
+    # ------------------------------------------------------------------ reads
+
+    @abstractmethod
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """Retrieve the value of ``key``, or a byte range of it.
+
+        Parameters
+        ----------
+        key : str
+            A key valid under :func:`~zstore.core.validate_key`.
+        prototype : BufferPrototype
+            The returned value is an instance of ``prototype.buffer``.
+        byte_range : ByteRequest, optional
+            The bytes to read, interpreted by :func:`~zstore.core.normalize_byte_range`
+            (ranges past the end are clipped; None reads the whole value).
+
+        Returns
+        -------
+        Buffer or None
+            The bytes, or None if the key does not exist.
+
+        Raises
+        ------
+        ValueError
+            If the key is invalid.
+        """
+        ...
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        """Retrieve possibly partial values for many ``(key, byte_range)`` pairs.
+
+        The default calls :meth:`get` with bounded concurrency.
+
+        Parameters
+        ----------
+        prototype : BufferPrototype
+            The prototype of the returned buffers.
+        key_ranges : Iterable of (str, ByteRequest or None)
+            Pairs of key and range; a key may occur many times with different ranges.
+
+        Returns
+        -------
+        list of Buffer or None
+            In the order of ``key_ranges``; None where a key is missing.
+        """
+
+        async def one(pair: tuple[str, ByteRequest | None]) -> Buffer | None:
+            return await self.get(pair[0], prototype, pair[1])
+
+        return await concurrent_map(key_ranges, one)
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        """Retrieve many values, yielding ``(key, Buffer or None)`` pairs.
+
+        Callers must not rely on the order. The default fetches with bounded concurrency
+        and yields in request order.
+        """
+        work = list(requests)
+
+        async def one(request: tuple[str, BufferPrototype, ByteRequest | None]) -> Buffer | None:
+            return await self.get(request[0], request[1], request[2])
+
+        values = await concurrent_map(work, one)
+        for request, value in zip(work, values, strict=True):
+            yield request[0], value
+
+    async def get_ranges(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        prototype: BufferPrototype,
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_size: int = DEFAULT_MAX_SIZE,
+        limit: int | None = None,
+    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        """Read many byte ranges of one value, merging nearby ranges into fewer fetches.
+
+        Range requests are grouped by :func:`coalesce_ranges` (gap at most ``max_gap``,
+        merged span at most ``max_size``); each group is one :meth:`get` with a
+        :class:`~zstore.core.RangeByteRequest`, run with bounded concurrency, and sliced
+        back into per-request buffers. Offset and suffix requests (and None) are fetched
+        on their own. Stores with a better primitive (``pread``, multi-range HTTP) may
+        override this.
+
+        Parameters
+        ----------
+        key : str
+            The key to read.
+        byte_ranges : sequence of ByteRequest or None
+            The requests; None means the whole value.
+        prototype : BufferPrototype
+            The prototype of the returned buffers.
+        max_gap : int
+            Ranges at most this many bytes apart may be merged.
+        max_size : int
+            The largest merged fetch in bytes.
+        limit : int, optional
+            The most fetches in flight; default from :func:`~zstore.core.concurrency_limit`.
+
+        Yields
+        ------
+        tuple of (int, Buffer or None)
+            ``(index into byte_ranges, bytes)``; the bytes are None if the key is missing.
+            Every index is yielded exactly once; the default yields in index order once
+            every fetch has finished.
+        """
+        validate_key(key)
+        requests = list(byte_ranges)
+        groups = coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+
+        async def fetch(group: list[int]) -> list[tuple[int, Buffer | None]]:
+            if len(group) == 1:
+                only = group[0]
+                return [(only, await self.get(key, prototype, requests[only]))]
+            members = [requests[i] for i in group]
+            assert all(isinstance(m, RangeByteRequest) for m in members)
+            start = min(m.start for m in members)  # type: ignore[union-attr]
+            end = max(m.end for m in members)  # type: ignore[union-attr]
+            merged = await self.get(key, prototype, RangeByteRequest(start, end))
+            if merged is None:
+                return [(i, None) for i in group]
+            out: list[tuple[int, Buffer | None]] = []
+            for i, member in zip(group, members, strict=True):
+                assert isinstance(member, RangeByteRequest)
+                # Slicing clips at the fetched length, exactly as a separate get of this
+                # range would clip at the value's end.
+                out.append((i, merged[member.start - start : member.end - start]))
+            return out
+
+        results: list[Buffer | None] = [None] * len(requests)
+        for batch in await concurrent_map(groups, fetch, limit):
+            for i, value in batch:
+                results[i] = value
+        for i, value in enumerate(results):
+            yield i, value
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Check whether ``key`` exists.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+
+        Returns
+        -------
+        bool
+        """
+        ...
+
+    async def getsize(self, key: str) -> int:
+        """Return the size in bytes of the value of ``key``.
+
+        The default reads the whole value; stores that know sizes override it.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+
+        Returns
+        -------
+        int
+            The size in bytes.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the key does not exist (the error's ``filename`` is the key).
+        """
+        from zbuffer.core import default_buffer_prototype
+
+        validate_key(key)
+        value = await self.get(key, default_buffer_prototype())
+        if value is None:
+            raise _missing_key(key)
+        return len(value)
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        """Return the total size in bytes of every value under the directory ``prefix``.
+
+        Parameters
+        ----------
+        prefix : str
+            A directory (see :func:`~zstore.core.normalize_prefix`); ``""`` is the whole
+            store. ``"foo"`` counts ``foo/...`` but never ``foo-bar/...``.
+
+        Returns
+        -------
+        int
+            The sum of the sizes; 0 for an empty directory.
+        """
+        directory = normalize_prefix(prefix)
+        keys = [key async for key in self.list_prefix(directory)]
+        return sum(await concurrent_map(keys, self.getsize))
+
+    # ------------------------------------------------------------------ writes
+
+    @abstractmethod
+    async def set(self, key: str, value: Buffer) -> None:
+        """Store ``value`` at ``key``, replacing any existing value.
+
+        Parameters
+        ----------
+        key : str
+            A key valid under :func:`~zstore.core.validate_key`.
+        value : Buffer
+            The bytes.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only or the key is invalid.
+        """
+        ...
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        """Store ``value`` at ``key`` only if ``key`` does not exist.
+
+        Notes
+        -----
+        The default (``exists`` then ``set``) is not atomic: two writers can both see the
+        key missing. Stores override it with an atomic primitive where they have one.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+        value : Buffer
+            The bytes to store if the key is missing.
+        """
+        self._check_writable()
+        if not await self.exists(key):
+            await self.set(key, value)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        """Store many ``(key, value)`` pairs with bounded concurrency.
+
+        Read-only and invalid keys are checked before anything is written, so a bad batch
+        writes nothing.
+        """
+        self._check_writable()
+        pairs = list(values)
+        for key, _ in pairs:
+            validate_key(key)
+
+        async def one(pair: tuple[str, Buffer]) -> None:
+            await self.set(pair[0], pair[1])
+
+        await concurrent_map(pairs, one)
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is a no-op.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only or the key is invalid.
+        """
+        ...
+
+    async def delete_dir(self, prefix: str) -> None:
+        """Remove every key under the directory ``prefix``.
+
+        Parameters
+        ----------
+        prefix : str
+            A directory (see :func:`~zstore.core.normalize_prefix`); ``""`` removes
+            everything. ``"foo"`` removes ``foo/...`` but never ``foo-bar/...`` nor the key
+            ``foo`` itself.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only or the prefix is invalid.
+        """
+        if not self.supports_deletes or not self.supports_listing:
+            raise NotImplementedError(f"{type(self).__name__} does not support delete_dir")
+        self._check_writable()
+        directory = normalize_prefix(prefix)
+        keys = [key async for key in self.list_prefix(directory)]
+        await concurrent_map(keys, self.delete)
+
+    async def clear(self) -> None:
+        """Remove every key from the store.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only.
+        """
+        if not self.supports_deletes or not self.supports_listing:
+            raise NotImplementedError(f"{type(self).__name__} does not support clear")
+        self._check_writable()
+        await self.delete_dir("")
+
+    # ------------------------------------------------------------------ listing
+
+    async def is_empty(self, prefix: str) -> bool:
+        """Whether no key lies under the directory ``prefix``.
+
+        Parameters
+        ----------
+        prefix : str
+            A directory (see :func:`~zstore.core.normalize_prefix`); ``""`` is the whole
+            store.
+
+        Returns
+        -------
+        bool
+        """
+        if not self.supports_listing:
+            raise NotImplementedError(f"{type(self).__name__} does not support listing")
+        directory = normalize_prefix(prefix)
+        keys = self.list_prefix(directory)
+        try:
+            async for _ in keys:
+                return False
+        finally:
+            # Close the listing generator now rather than when it is garbage collected.
+            aclose = getattr(keys, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return True
+
+    @abstractmethod
+    def list(self) -> AsyncIterator[str]:
+        """Retrieve every key in the store.
+
+        Returns
+        -------
+        AsyncIterator of str
+        """
+        ...
+
+    @abstractmethod
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        """Retrieve every key that starts with ``prefix`` (a plain string match, as zarr).
+
+        Parameters
+        ----------
+        prefix : str
+            Any string; ``""`` lists everything. Keys are returned relative to the root.
+
+        Returns
+        -------
+        AsyncIterator of str
+        """
+        ...
+
+    @abstractmethod
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        """Retrieve the names directly under the directory ``prefix``.
+
+        Each name is a key or a sub-directory relative to ``prefix``, without a ``/``,
+        listed once.
+
+        Parameters
+        ----------
+        prefix : str
+            A directory (see :func:`~zstore.core.normalize_prefix`).
+
+        Returns
+        -------
+        AsyncIterator of str
+        """
+        ...
