@@ -16,6 +16,7 @@ from zstore.core._byte_request import (
 )
 from zstore.core._concurrency import concurrency_limit, concurrent_map
 from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._memory import MemoryStore
 from zstore.core._store import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_SIZE,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_SIZE",
     "READ_ONLY_MESSAGE",
     "ByteRequest",
+    "MemoryStore",
     "OffsetByteRequest",
     "RangeByteRequest",
     "Store",

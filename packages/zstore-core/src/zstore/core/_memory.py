@@ -1,0 +1,392 @@
+"""MemoryStore: an in-memory store with a sorted key index, safe across threads and tasks."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from zbuffer.core import Buffer, default_buffer_prototype
+from zstore.core._byte_request import normalize_byte_range
+from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._sorted_keys import SortedKeys
+from zstore.core._store import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, Store, _missing_key
+
+if TYPE_CHECKING:
+    from collections.abc import (
+        AsyncGenerator,
+        AsyncIterator,
+        Iterable,
+        MutableMapping,
+        Sequence,
+    )
+
+    from zbuffer.core import BufferPrototype
+    from zstore.core._byte_request import ByteRequest
+
+__all__ = ["MemoryStore"]
+
+
+def _frozen_copy(value: Buffer) -> Buffer:
+    """Copy ``value`` once, and make the copy read-only where the array type allows.
+
+    Encoding a chunk can hand the store a zero-copy view of the user's array, and this store
+    keeps what it is given alive in a dict: without the copy, a later change to the user's
+    array would rewrite chunks already committed. Freezing the copy is what lets ``get``
+    return views of stored memory instead of copies: a caller that writes into a returned
+    buffer gets an error instead of silently corrupting the store.
+    """
+    if not isinstance(value, Buffer):
+        raise TypeError(
+            "MemoryStore.set(): `value` must be a Buffer instance. Got an instance of "
+            f"{type(value)} instead."
+        )
+    array = value.as_array_like().copy()
+    flags = getattr(array, "flags", None)
+    if flags is not None:
+        # An array type without settable flags stays writable; the copy still protects.
+        with contextlib.suppress(AttributeError, ValueError):
+            flags.writeable = False
+    return type(value).from_array_like(array)
+
+
+class _State:
+    """What every MemoryStore over one dict shares: the dict, its key index, and a lock.
+
+    Stores over the same dict (``with_read_only``, or two stores built on one user dict)
+    must agree on the index, so the state is shared through a registry keyed by the dict.
+    """
+
+    __slots__ = ("__weakref__", "data", "index", "lock", "sizes")
+
+    def __init__(self, data: MutableMapping[str, Buffer]) -> None:
+        self.data = data
+        self.lock = threading.Lock()
+        self.index = SortedKeys()
+        self.sizes: dict[str, int] = {}
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the index and size table from the dict (caller holds the lock)."""
+        self.index = SortedKeys(self.data)
+        self.sizes = {key: len(value) for key, value in self.data.items()}
+
+    def sync(self) -> None:
+        """Rebuild the index if the dict was changed behind the store's back.
+
+        Only a change in the number of keys is detectable cheaply; see the README for what
+        that means for code that mutates a store's dict directly. Caller holds the lock.
+        """
+        if len(self.data) != len(self.sizes):
+            self.reindex()
+
+    def put(self, key: str, value: Buffer) -> None:
+        """Insert or replace (caller holds the lock)."""
+        if key not in self.sizes:
+            self.sync()
+            if key not in self.sizes:
+                self.index.add(key)
+        self.data[key] = value
+        self.sizes[key] = len(value)
+
+    def remove(self, key: str) -> None:
+        """Remove if present (caller holds the lock)."""
+        self.data.pop(key, None)
+        if self.sizes.pop(key, None) is not None:
+            self.index.discard(key)
+
+
+_registry_lock = threading.Lock()
+# id(dict) -> state. Each state holds its dict, so while a state is alive the id cannot be
+# reused by another dict; once every store over the dict is gone the entry disappears.
+_states: weakref.WeakValueDictionary[int, _State] = weakref.WeakValueDictionary()
+
+
+def _state_for(data: MutableMapping[str, Buffer]) -> _State:
+    with _registry_lock:
+        state = _states.get(id(data))
+        if state is None or state.data is not data:
+            state = _State(data)
+            _states[id(data)] = state
+        return state
+
+
+class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so unhashable
+    """Store for local memory, with a sorted key index.
+
+    Parameters
+    ----------
+    store_dict : MutableMapping of str to Buffer, optional
+        The data; the mapping IS the store (writes appear in it), as in zarr-python. A new
+        dict if omitted.
+    read_only : bool
+        Whether the store is read-only.
+
+    Notes
+    -----
+    - ``set`` copies the value once and freezes the copy, so later changes to the caller's
+      array never reach the store; ``get`` returns read-only views of stored memory, copying
+      only when the requested prototype needs another memory type.
+    - Listing, ``delete_dir``, ``is_empty`` and ``getsize_prefix`` use a sorted key index:
+      O(log n + k), not a scan of every key.
+    - Safe to use from many threads and coroutines at once: a lock makes each mutation and
+      each listing atomic.
+    - Buffers passed in ``store_dict`` are stored as they are (the caller's responsibility).
+      Mutating the dict directly while stores use it is detected only when it changes the
+      number of keys (the index is then rebuilt on the next operation); replacing a value,
+      or one key by another, directly in the dict is not seen by the index.
+    """
+
+    supports_writes: bool = True
+    supports_deletes: bool = True
+    supports_listing: bool = True
+
+    _store_dict: MutableMapping[str, Buffer]
+
+    def __init__(
+        self,
+        store_dict: MutableMapping[str, Buffer] | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        super().__init__(read_only=read_only)
+        if store_dict is None:
+            store_dict = {}
+        self._store_dict = store_dict
+        self._state = _state_for(store_dict)
+
+    def with_read_only(self, read_only: bool = False) -> MemoryStore:
+        # docstring inherited
+        return type(self)(store_dict=self._store_dict, read_only=read_only)
+
+    def __str__(self) -> str:
+        return f"memory://{id(self._store_dict)}"
+
+    def __repr__(self) -> str:
+        return f"MemoryStore('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, type(self))
+            and self.read_only == other.read_only
+            and (self._store_dict is other._store_dict or self._store_dict == other._store_dict)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The lock and the registry entry cannot travel: pickle the data and the flags.
+        return {
+            "store_dict": dict(self._store_dict),
+            "read_only": self._read_only,
+            "is_open": self._is_open,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(store_dict=state["store_dict"], read_only=state["read_only"])  # type: ignore[misc]
+        self._is_open = state["is_open"]
+
+    # ------------------------------------------------------------------ reads
+
+    def _get_sync(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None,
+    ) -> Buffer | None:
+        validate_key(key)
+        value = self._store_dict.get(key)
+        if value is None:
+            return None
+        wanted = prototype.buffer
+        if byte_range is None:
+            # Stored values are frozen copies, so handing out the object itself is safe.
+            return value if type(value) is wanted else wanted.from_buffer(value)
+        start, stop = normalize_byte_range(byte_range, len(value))
+        return wanted.from_buffer(value[start:stop])
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        if not self._is_open:
+            await self._open()
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        return self._get_sync(key, prototype, byte_range)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        # docstring inherited
+        # Memory is not I/O: a plain loop beats scheduling one task per range.
+        if not self._is_open:
+            await self._open()
+        return [self._get_sync(key, prototype, byte_range) for key, byte_range in key_ranges]
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        # docstring inherited
+        if not self._is_open:
+            await self._open()
+        for key, prototype, byte_range in requests:
+            yield key, self._get_sync(key, prototype, byte_range)
+
+    async def get_ranges(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        prototype: BufferPrototype,
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_size: int = DEFAULT_MAX_SIZE,
+        limit: int | None = None,
+    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        # docstring inherited
+        # Every range of an in-memory value is a view: nothing to coalesce, so the gap and
+        # size budgets do not apply.
+        if not self._is_open:
+            await self._open()
+        for index, byte_range in enumerate(byte_ranges):
+            yield index, self._get_sync(key, prototype, byte_range)
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        validate_key(key)
+        return key in self._store_dict
+
+    async def getsize(self, key: str) -> int:
+        # docstring inherited
+        validate_key(key)
+        value = self._store_dict.get(key)
+        if value is None:
+            raise _missing_key(key)
+        return len(value)
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        state = self._state
+        with state.lock:
+            state.sync()
+            if directory == "":
+                return sum(state.sizes.values())
+            return sum(map(state.sizes.__getitem__, state.index.with_prefix(directory)))
+
+    # ------------------------------------------------------------------ writes
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        if not self._is_open:
+            await self._open()
+        stored = _frozen_copy(value)  # copy outside the lock: keep the critical section tiny
+        state = self._state
+        with state.lock:
+            state.put(key, stored)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        if not self._is_open:
+            await self._open()
+        if key in self._store_dict:
+            return
+        stored = _frozen_copy(value)
+        state = self._state
+        with state.lock:
+            # Checked again under the lock: exactly one of many racing writers wins.
+            if key not in self._store_dict:
+                state.put(key, stored)
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        # docstring inherited
+        self._check_writable()
+        if not self._is_open:
+            await self._open()
+        # Validate and copy everything first, so a bad item writes nothing.
+        staged = [(validate_key(key), _frozen_copy(value)) for key, value in values]
+        state = self._state
+        with state.lock:
+            for key, stored in staged:
+                state.put(key, stored)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        state = self._state
+        with state.lock:
+            state.remove(key)
+
+    async def delete_dir(self, prefix: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        directory = normalize_prefix(prefix)
+        state = self._state
+        with state.lock:
+            if directory == "":
+                state.data.clear()
+                state.reindex()
+                return
+            state.sync()
+            data, sizes = state.data, state.sizes
+            for key in state.index.pop_prefix(directory):
+                data.pop(key, None)
+                del sizes[key]
+
+    async def clear(self) -> None:
+        # docstring inherited
+        self._check_writable()
+        state = self._state
+        with state.lock:
+            state.data.clear()
+            state.reindex()
+
+    # ------------------------------------------------------------------ listing
+
+    async def is_empty(self, prefix: str) -> bool:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        state = self._state
+        with state.lock:
+            state.sync()
+            if directory == "":
+                return len(state.sizes) == 0
+            return not state.index.any_with_prefix(directory)
+
+    async def list(self) -> AsyncIterator[str]:
+        # docstring inherited
+        state = self._state
+        with state.lock:
+            keys = list(state.data)  # a snapshot, so callers may delete while iterating
+        for key in keys:
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        state = self._state
+        with state.lock:
+            state.sync()
+            keys = state.index.with_prefix(prefix) if prefix else list(state.index)
+        for key in keys:
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        state = self._state
+        with state.lock:
+            state.sync()
+            names = state.index.children(directory)
+        for name in names:
+            yield name

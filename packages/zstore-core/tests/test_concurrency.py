@@ -1,0 +1,158 @@
+"""concurrent_map is bounded, ordered, and fails fast."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zstore.core import concurrency_limit, concurrent_map
+
+
+class InFlight:
+    """Counts calls in flight and remembers the most seen at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.started: list[int] = []
+
+    async def __call__(self, item: int) -> int:
+        self.started.append(item)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            # Yield a few times so many calls overlap if the helper lets them.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return item * 10
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 64])
+async def test_never_more_than_limit_in_flight(limit: int) -> None:
+    counter = InFlight()
+    result = await concurrent_map(range(200), counter, limit=limit)
+    assert result == [i * 10 for i in range(200)]
+    assert counter.most == min(limit, 200), f"saw {counter.most} in flight with limit {limit}"
+
+
+async def test_limit_is_actually_used_not_just_respected() -> None:
+    counter = InFlight()
+    await concurrent_map(range(50), counter, limit=8)
+    assert counter.most == 8
+
+
+async def test_results_keep_input_order_when_completion_order_differs() -> None:
+    async def slow_for_small(item: int) -> int:
+        for _ in range(10 - item):
+            await asyncio.sleep(0)
+        return item
+
+    assert await concurrent_map(range(10), slow_for_small, limit=10) == list(range(10))
+
+
+async def test_empty_input_gives_empty_list() -> None:
+    async def never(item: int) -> int:
+        raise AssertionError("called")
+
+    assert await concurrent_map([], never) == []
+
+
+async def test_env_var_sets_the_default_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZSTORE_CONCURRENCY", "3")
+    counter = InFlight()
+    await concurrent_map(range(30), counter)
+    assert counter.most == 3
+
+
+async def test_first_exception_propagates_as_itself_and_cancels_the_rest() -> None:
+    cancelled: list[int] = []
+    finished: list[int] = []
+
+    async def work(item: int) -> int:
+        if item == 3:
+            await asyncio.sleep(0)
+            raise KeyError("boom at 3")
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
+        finished.append(item)
+        return item
+
+    with pytest.raises(KeyError, match="boom at 3"):
+        await concurrent_map(range(100), work, limit=8)
+    assert cancelled, "calls in flight were not cancelled"
+    assert len(finished) < 100 - 1, "items kept being started after the failure"
+    # Nothing is left running after the call returns.
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current] == []
+
+
+async def test_exception_with_limit_one_also_propagates() -> None:
+    calls: list[int] = []
+
+    async def work(item: int) -> int:
+        calls.append(item)
+        if item == 1:
+            raise RuntimeError("second fails")
+        return item
+
+    with pytest.raises(RuntimeError, match="second fails"):
+        await concurrent_map(range(5), work, limit=1)
+    assert calls == [0, 1]
+
+
+async def test_cancelling_the_caller_cancels_every_worker() -> None:
+    started = asyncio.Event()
+    cancelled: list[int] = []
+
+    async def work(item: int) -> int:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
+        return item
+
+    task = asyncio.ensure_future(concurrent_map(range(10), work, limit=4))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(cancelled) == [0, 1, 2, 3]
+
+
+def test_concurrency_limit_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZSTORE_CONCURRENCY", raising=False)
+    assert concurrency_limit() == 64
+    assert concurrency_limit(7) == 7
+    monkeypatch.setenv("ZSTORE_CONCURRENCY", "12")
+    assert concurrency_limit() == 12
+    assert concurrency_limit(5) == 5
+    monkeypatch.setenv("ZSTORE_CONCURRENCY", "  ")
+    assert concurrency_limit() == 64
+
+
+@pytest.mark.parametrize("raw", ["zero", "1.5", "0", "-2"])
+def test_bad_env_var_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("ZSTORE_CONCURRENCY", raw)
+    with pytest.raises(ValueError, match="ZSTORE_CONCURRENCY"):
+        concurrency_limit()
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_bad_limit_argument_is_a_value_error(bad: int) -> None:
+    with pytest.raises(ValueError, match=">= 1"):
+        concurrency_limit(bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, "4", True])
+def test_non_int_limit_is_a_type_error(bad: object) -> None:
+    with pytest.raises(TypeError, match="must be an int"):
+        concurrency_limit(bad)  # type: ignore[arg-type]
