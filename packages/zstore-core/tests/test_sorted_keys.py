@@ -65,7 +65,7 @@ def test_prefix_end_bounds_every_extension() -> None:
     assert prefix_end("a/") == "a0"
     end = prefix_end("ab")
     assert end is not None
-    assert "ab" < "ab\U0010ffff" < end
+    assert end > "ab\U0010ffff"
     assert prefix_end("\U0010ffff") is None
 
 
