@@ -1,0 +1,720 @@
+"""The blocking file-system work behind LocalStore, one plain function per operation.
+
+Everything here is synchronous and runs on the store's worker threads (or in the caller's
+thread for the ``*_sync`` methods), never on the event-loop thread. Functions take the
+store's absolute ``root`` and ``real_root`` (``root`` with every symlink resolved) as
+strings, and keys that were already checked by :func:`check_key`, so the hot paths do no
+``pathlib`` work and build each path with one string concatenation.
+
+Rules kept here, once:
+
+- **Confinement.** A key maps to ``root/key``. Keys are validated by zstore.core, so no
+  spelling reaches outside the root; a symbolic link inside the root is followed only when
+  its target resolves inside the root (checked on the opened file descriptor, so there is
+  no window between the check and the use). Anything else raises ValueError naming the key.
+- **Atomic writes.** A value is written to a temporary file in the key's directory, named
+  ``.zstore-tmp-<24 hex digits>``, and renamed over ``root/key``; a reader sees the old
+  value or the new one, never a torn one. Temporary names are never listed, and keys with
+  a segment that starts with ``.zstore-tmp-`` are refused so no user key can be hidden.
+- **No empty directories.** Deleting a key removes the directories it leaves empty, so
+  listings agree with a MemoryStore after the same operations.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import stat
+from typing import TYPE_CHECKING
+
+from zstore.core import normalize_byte_range, validate_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from zstore.core import ByteRequest
+
+__all__ = [
+    "TMP_PREFIX",
+    "check_key",
+    "delete_dir",
+    "delete_file",
+    "exists",
+    "getsize",
+    "getsize_dir",
+    "has_keys",
+    "list_dir",
+    "list_keys",
+    "move_root",
+    "open_for_read",
+    "prepare_root",
+    "read_fd",
+    "read_file",
+    "write_file",
+]
+
+TMP_PREFIX = ".zstore-tmp-"
+"""Names of temporary files start with this; no key segment may (see :func:`check_key`)."""
+
+_TMP_IN_KEY = "/" + TMP_PREFIX
+
+# O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker thread. It has
+# no effect on regular files. O_CLOEXEC: a subprocess started meanwhile must not inherit fds.
+_O_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_O_TMP = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+
+# On Linux the kernel names the file behind a descriptor: one readlink, no path walk, and no
+# race with a symlink swapped in after the open. Elsewhere fall back to realpath.
+_PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
+
+# A key's directory can vanish between mkdir and use when a concurrent delete prunes it;
+# writers retry this many times before giving up (each retry recreates the directory).
+_WRITE_ATTEMPTS = 8
+
+# One pread is capped by the OS (about 2 GiB on Linux); read larger values in pieces.
+_MAX_READ = 1 << 30
+
+
+def check_key(key: str) -> str:
+    """Validate ``key`` with zstore.core's rule plus LocalStore's one reservation.
+
+    Parameters
+    ----------
+    key : str
+        The key.
+
+    Returns
+    -------
+    str
+        The key itself.
+
+    Raises
+    ------
+    ValueError
+        If the key is invalid, or a segment starts with the reserved ``.zstore-tmp-``.
+    """
+    validate_key(key)
+    if key.startswith(TMP_PREFIX) or _TMP_IN_KEY in key:
+        raise ValueError(
+            f"key {key!r} has a segment starting with {TMP_PREFIX!r}, which LocalStore "
+            "reserves for its temporary files; choose another name"
+        )
+    return key
+
+
+def _escape_error(key: str, real: str, real_root: str) -> ValueError:
+    return ValueError(
+        f"key {key!r} resolves to {real!r} through a symbolic link, outside the store root "
+        f"{real_root!r}; LocalStore only follows links that stay inside the root"
+    )
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real.startswith(real_root) and (
+        len(real) == len(real_root) or real[len(real_root)] == "/" or real_root == "/"
+    )
+
+
+def _check_fd_inside(fd: int, path: str, real_root: str, key: str) -> None:
+    """Raise if the open file ``fd`` (opened as ``path``) lies outside ``real_root``."""
+    if _PROC_FD is not None:
+        try:
+            real = os.readlink(_PROC_FD + str(fd))
+        except OSError:  # pragma: no cover - /proc unmounted after import
+            real = os.path.realpath(path)
+    else:  # pragma: no cover - not Linux
+        real = os.path.realpath(path)
+    if not _inside(real, real_root):
+        raise _escape_error(key, real, real_root)
+
+
+# ---------------------------------------------------------------------------- the root
+
+
+def prepare_root(root: str, create: bool) -> str:
+    """Check (and with ``create``, make) the store root; return its real path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the root is missing and ``create`` is false (modes ``r`` and ``r+``, and
+        read-only stores, never create it); the error names the root.
+    NotADirectoryError
+        If the root exists and is not a directory.
+    PermissionError
+        If the root cannot be created or read; raised as itself, never as "missing".
+    """
+    if create:
+        try:
+            os.makedirs(root, exist_ok=True)
+        except FileExistsError:
+            pass  # a file (or a file in the way): reported by the stat below
+        except NotADirectoryError:
+            raise NotADirectoryError(
+                errno.ENOTDIR, "a parent of the store root is a file, not a directory", root
+            ) from None
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "store root does not exist (stores opened read-only or with mode 'r' or 'r+' "
+            "never create it)",
+            root,
+        ) from None
+    except NotADirectoryError:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a parent of the store root is a file, not a directory", root
+        ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "store root is not a directory", root)
+    # os.scandir fails early with PermissionError on an unreadable root, as itself.
+    with os.scandir(root):
+        pass
+    return os.path.realpath(root)
+
+
+def move_root(src: str, dest: str) -> None:
+    """Move the store's directory to ``dest``, which must not exist yet."""
+    if os.path.lexists(dest):
+        raise FileExistsError(errno.EEXIST, "destination of the move already exists", dest)
+    parent = os.path.dirname(dest)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    shutil.move(src, dest)
+
+
+# ---------------------------------------------------------------------------- reads
+
+
+def read_fd(fd: int, start: int, stop: int) -> bytes:
+    """Read ``[start, stop)`` of ``fd`` with positional reads (no seek, no whole-file read)."""
+    length = stop - start
+    if length <= _MAX_READ:
+        data = os.pread(fd, length, start)
+        if len(data) == length or not data:
+            return data
+    else:
+        data = b""
+    # Short read (a huge value, or a file truncated by another program): keep reading.
+    parts = [data]
+    got = len(data)
+    while got < length:
+        piece = os.pread(fd, min(length - got, _MAX_READ), start + got)
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return b"".join(parts)
+
+
+def open_for_read(root: str, real_root: str, key: str) -> int | None:
+    """Open ``key`` for reading: a descriptor of a regular file inside the root, or None.
+
+    None if the key is missing or names a directory (a directory is not a key).
+    """
+    path = root + "/" + key
+    try:
+        fd = os.open(path, _O_READ)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    try:
+        _check_fd_inside(fd, path, real_root, key)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_file(
+    root: str, real_root: str, key: str, byte_range: ByteRequest | None
+) -> bytes | None:
+    """Return the bytes of ``key`` (or the requested range), or None if it is missing.
+
+    One ``open``, one ``fstat``, one ``pread`` and one ``close``; a range is served by a
+    positional read of just those bytes. A directory is not a key: None.
+    """
+    path = root + "/" + key
+    try:
+        fd = os.open(path, _O_READ)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    try:
+        _check_fd_inside(fd, path, real_root, key)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        start, stop = normalize_byte_range(byte_range, st.st_size)
+        if start >= stop:
+            return b""
+        return read_fd(fd, start, stop)
+    finally:
+        os.close(fd)
+
+
+def getsize(root: str, real_root: str, key: str) -> int:
+    """Return the size of ``key`` in bytes.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the key is missing (or names a directory); ``filename`` is the key.
+    """
+    path = root + "/" + key
+    try:
+        fd = os.open(path, _O_READ)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        raise FileNotFoundError(errno.ENOENT, "no such key in the store", key) from None
+    try:
+        _check_fd_inside(fd, path, real_root, key)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise FileNotFoundError(errno.ENOENT, "no such key in the store (a directory)", key)
+    return st.st_size
+
+
+def exists(root: str, real_root: str, key: str) -> bool:
+    """Whether ``key`` names a file (a directory is not a key)."""
+    try:
+        getsize(root, real_root, key)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- writes
+
+
+def _file_in_the_way(root: str, key: str) -> str | None:
+    """Return the longest proper prefix of ``key`` that exists as a non-directory."""
+    parts = key.split("/")
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        try:
+            st = os.stat(root + "/" + prefix)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return prefix
+    return None
+
+
+def _not_a_directory(root: str, key: str) -> NotADirectoryError:
+    blocker = _file_in_the_way(root, key) or key.rpartition("/")[0]
+    return NotADirectoryError(
+        errno.ENOTDIR,
+        f"cannot write key {key!r}: {blocker!r} is a key (a file) in this store, so it "
+        "cannot also be a directory; delete it first",
+        root + "/" + key,
+    )
+
+
+def _open_parent(root: str, real_root: str, key: str, *, create: bool) -> int | None:
+    """Open the directory that holds ``key``; None if it is missing and not ``create``."""
+    parent = key.rpartition("/")[0]
+    dpath = root + "/" + parent if parent else root
+    try:
+        dfd = os.open(dpath, _O_DIR)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.makedirs(dpath, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _not_a_directory(root, key) from None
+        dfd = os.open(dpath, _O_DIR)
+    except NotADirectoryError:
+        if not create:
+            return None
+        raise _not_a_directory(root, key) from None
+    try:
+        _check_fd_inside(dfd, dpath, real_root, key)
+    except BaseException:
+        os.close(dfd)
+        raise
+    return dfd
+
+
+def _is_a_directory(root: str, key: str) -> IsADirectoryError:
+    return IsADirectoryError(
+        errno.EISDIR,
+        f"cannot write key {key!r}: it is a directory holding other keys in this store; "
+        f"delete_dir({key!r}) first",
+        root + "/" + key,
+    )
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    written = 0
+    total = len(view)
+    while written < total:
+        written += os.write(fd, view[written:])
+
+
+def _write_once(
+    root: str, real_root: str, key: str, view: memoryview, exclusive: bool, fsync: bool
+) -> bool:
+    """One attempt at an atomic write; see :func:`write_file`."""
+    dfd = _open_parent(root, real_root, key, create=True)
+    assert dfd is not None
+    name = key.rpartition("/")[2]
+    tmp = TMP_PREFIX + secrets.token_hex(12)
+    try:
+        fd = os.open(tmp, _O_TMP, 0o666, dir_fd=dfd)
+        try:
+            try:
+                _write_all(fd, view)
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            if exclusive:
+                # link() fails with EEXIST if the name exists, whoever created it: exactly
+                # one of many racing processes wins, and the winner's value appears whole.
+                try:
+                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                except FileExistsError:
+                    if stat.S_ISDIR(os.lstat(name, dir_fd=dfd).st_mode):
+                        raise _is_a_directory(root, key) from None
+                    return False
+                finally:
+                    os.unlink(tmp, dir_fd=dfd)
+            else:
+                try:
+                    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                except IsADirectoryError:
+                    raise _is_a_directory(root, key) from None
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise _is_a_directory(root, key) from None
+                    raise
+            if fsync:
+                os.fsync(dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except FileNotFoundError:
+                pass
+            raise
+    finally:
+        os.close(dfd)
+    return True
+
+
+def write_file(
+    root: str,
+    real_root: str,
+    key: str,
+    value: object,
+    *,
+    exclusive: bool = False,
+    fsync: bool = False,
+) -> bool:
+    """Write ``value`` (anything with the buffer protocol) to ``key`` atomically.
+
+    The bytes go to a temporary file in the key's directory that is then renamed over the
+    key (``exclusive=False``) or hard-linked to it (``exclusive=True``, which fails if the
+    key exists). With ``fsync`` the file and then its directory are flushed to stable
+    storage before returning.
+
+    Returns
+    -------
+    bool
+        False only when ``exclusive`` and the key already existed (nothing was written).
+
+    Raises
+    ------
+    IsADirectoryError
+        If the key names a directory of other keys.
+    NotADirectoryError
+        If a prefix of the key is itself a key.
+    PermissionError
+        If the directory cannot be written (as itself).
+    """
+    view = memoryview(value).cast("B")  # type: ignore[arg-type]
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            return _write_once(root, real_root, key, view, exclusive, fsync)
+        except FileNotFoundError:
+            # The directory (or our temporary file) was removed under us by a concurrent
+            # delete/delete_dir pruning it: the delete happened first, so write again.
+            if attempt == _WRITE_ATTEMPTS - 1:
+                raise
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP) and exclusive:
+                # A file system without hard links (FAT, some FUSE mounts): fall back to an
+                # O_EXCL create. Still exactly one winner, but a reader can see the value
+                # half written; the README says so.
+                return _write_exclusive_no_link(root, real_root, key, view, fsync)
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _write_exclusive_no_link(
+    root: str, real_root: str, key: str, view: memoryview, fsync: bool
+) -> bool:  # pragma: no cover - needs a file system without hard links
+    dfd = _open_parent(root, real_root, key, create=True)
+    assert dfd is not None
+    try:
+        name = key.rpartition("/")[2]
+        try:
+            fd = os.open(name, _O_TMP, 0o666, dir_fd=dfd)
+        except FileExistsError:
+            return False
+        try:
+            _write_all(fd, view)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+    finally:
+        os.close(dfd)
+
+
+def _prune(root: str, directory: str) -> None:
+    """Remove ``root/directory`` and its ancestors while they are empty (never the root)."""
+    while directory:
+        try:
+            os.rmdir(root + "/" + directory)
+        except OSError:
+            # ENOTEMPTY (the usual stop), ENOENT (already gone), EACCES, a symlink: stop.
+            return
+        directory = directory.rpartition("/")[0]
+
+
+def delete_file(root: str, real_root: str, key: str, fsync: bool = False) -> None:
+    """Remove ``key``; a missing key is a no-op. Emptied directories are removed too.
+
+    A key that names a directory is also a no-op: a directory is not a key (use delete_dir).
+    """
+    dfd = _open_parent(root, real_root, key, create=False)
+    if dfd is None:
+        return
+    try:
+        name = key.rpartition("/")[2]
+        try:
+            os.unlink(name, dir_fd=dfd)
+        except (FileNotFoundError, IsADirectoryError):
+            return
+        except PermissionError:
+            # Linux reports EISDIR for a directory, but POSIX allows EPERM: tell them apart.
+            try:
+                if stat.S_ISDIR(os.lstat(name, dir_fd=dfd).st_mode):
+                    return
+            except FileNotFoundError:
+                return
+            raise
+        if fsync:
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    _prune(root, key.rpartition("/")[0])
+
+
+# ---------------------------------------------------------------------------- listing
+
+
+def _symlink_target(path: str, real_root: str) -> tuple[str, bool] | None:
+    """For a symlink inside the root: ``(real target, is_dir)`` if it stays inside, else None."""
+    real = os.path.realpath(path)
+    if not _inside(real, real_root):
+        return None
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None  # dangling
+    if stat.S_ISDIR(st.st_mode):
+        return real, True
+    if stat.S_ISREG(st.st_mode):
+        return real, False
+    return None
+
+
+def _walk(
+    root: str,
+    real_root: str,
+    start: str,
+    visit: Callable[[str, os.DirEntry[str], bool], bool],
+    first_filter: str = "",
+) -> None:
+    """Depth-first walk of the files under the directory ``start`` (``""`` or ``"a/b/"``).
+
+    Calls ``visit(key, entry, followed)`` for every file that is a key (temporary files,
+    special files and links leading outside the root are skipped); the walk stops as soon
+    as ``visit`` returns True. Directories reached through a symlink are walked once, and
+    never when the link points back to a directory on the current path (a cycle).
+    ``first_filter`` keeps only top-level names starting with it (for list_prefix).
+    """
+    base = root + "/" + start[:-1] if start else root
+    real_base = real_root + "/" + start[:-1] if start else real_root
+    stack: list[tuple[str, str, str, str]] = [(base, start, real_base, first_filter)]
+    while stack:
+        path, rel, real, name_filter = stack.pop()
+        try:
+            it = os.scandir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(TMP_PREFIX) or (name_filter and not name.startswith(name_filter)):
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    if visit(rel + name, entry, False):
+                        return
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel + name + "/", real + "/" + name, ""))
+                elif entry.is_symlink():
+                    target = _symlink_target(entry.path, real_root)
+                    if target is None:
+                        continue
+                    target_real, is_dir = target
+                    if not is_dir:
+                        if visit(rel + name, entry, True):
+                            return
+                    elif not _inside(real, target_real):
+                        stack.append((entry.path, rel + name + "/", target_real, ""))
+
+
+def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
+    """Every key that starts with ``prefix`` (a plain string prefix, as zarr)."""
+    if prefix:
+        directory, _, rest = prefix.rpartition("/")
+        if directory:
+            try:
+                check_key(directory)
+            except ValueError:
+                return []  # no valid key can start with a malformed directory part
+            directory += "/"
+    else:
+        directory, rest = "", ""
+    keys: list[str] = []
+
+    def visit(key: str, entry: os.DirEntry[str], followed: bool) -> bool:
+        keys.append(key)
+        return False
+
+    _walk(root, real_root, directory, visit, rest)
+    return keys
+
+
+def has_keys(root: str, real_root: str, directory: str) -> bool:
+    """Whether any key lies under ``directory`` (``""`` or ``"a/b/"``); stops at the first."""
+    found = False
+
+    def visit(key: str, entry: os.DirEntry[str], followed: bool) -> bool:
+        nonlocal found
+        found = True
+        return True
+
+    _walk(root, real_root, directory, visit)
+    return found
+
+
+def getsize_dir(root: str, real_root: str, directory: str) -> int:
+    """Total size of the keys under ``directory``, from one ``scandir`` walk."""
+    total = 0
+
+    def visit(key: str, entry: os.DirEntry[str], followed: bool) -> bool:
+        nonlocal total
+        try:
+            total += entry.stat(follow_symlinks=followed).st_size
+        except FileNotFoundError:
+            pass  # deleted while we walked
+        return False
+
+    _walk(root, real_root, directory, visit)
+    return total
+
+
+def list_dir(root: str, real_root: str, directory: str) -> list[str]:
+    """Names directly under ``directory`` that are keys or hold keys (no empty dirs)."""
+    path = root + "/" + directory[:-1] if directory else root
+    names: list[str] = []
+    try:
+        it = os.scandir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return names
+    with it:
+        for entry in it:
+            name = entry.name
+            if name.startswith(TMP_PREFIX):
+                continue
+            if entry.is_file(follow_symlinks=False):
+                names.append(name)
+            elif entry.is_dir(follow_symlinks=False):
+                # Our deletes never leave empty directories, but other programs (and crashed
+                # writers' temporary files) can: list only directories that hold a key.
+                if has_keys(root, real_root, directory + name + "/"):
+                    names.append(name)
+            elif entry.is_symlink():
+                target = _symlink_target(entry.path, real_root)
+                if target is not None and (
+                    not target[1] or has_keys(root, real_root, directory + name + "/")
+                ):
+                    names.append(name)
+    return names
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a directory tree without following symlinks (shutil's fd-based version)."""
+    shutil.rmtree(path)
+
+
+def _remove_entry(path: str) -> None:
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        _remove_tree(path)
+    else:
+        os.unlink(path)
+
+
+def delete_dir(root: str, real_root: str, directory: str) -> None:
+    """Remove everything under ``directory`` (``""`` is the whole store, keeping the root).
+
+    Stale temporary files from crashed writers go too. The key ``directory[:-1]`` itself, if
+    it is a file, is not under the directory and stays. Emptied ancestors are removed.
+    """
+    if not directory:
+        try:
+            it = os.scandir(root)
+        except FileNotFoundError:
+            return
+        with it:
+            paths = [entry.path for entry in it]
+        for path in paths:
+            try:
+                _remove_entry(path)
+            except FileNotFoundError:
+                pass
+        return
+    path = root + "/" + directory[:-1]
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISLNK(st.st_mode):
+        # A link to a directory: the keys under the prefix are gone once the link is;
+        # the target (possibly outside the root) is never touched.
+        if not os.path.isdir(path):
+            return  # a link to a file is a key, and not under 'key/'
+        os.unlink(path)
+    elif stat.S_ISDIR(st.st_mode):
+        try:
+            _remove_tree(path)
+        except FileNotFoundError:
+            pass
+    else:
+        return  # the key 'foo' is not under 'foo/'
+    _prune(root, directory[:-1].rpartition("/")[0])

@@ -1,0 +1,550 @@
+"""LocalStore: zarr-python 3's LocalStore API over the file-system rules in ``_files``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zbuffer.core import Buffer, default_buffer_prototype
+from zstore.core import (
+    DEFAULT_MAX_GAP,
+    DEFAULT_MAX_SIZE,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+    coalesce_ranges,
+    normalize_byte_range,
+    normalize_prefix,
+)
+from zstore.local import _files
+from zstore.local._files import check_key
+from zstore.local._pool import iter_chunked, run_chunked, submit
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+    from typing import Self
+
+    from zbuffer.core import BufferPrototype
+    from zstore.core import ByteRequest
+
+__all__ = ["AccessModeLiteral", "LocalStore"]
+
+AccessModeLiteral = Literal["r", "r+", "a", "w", "w-"]
+
+_REQUEST_TYPES = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
+
+
+def _check_byte_range(byte_range: object) -> None:
+    """Reject a malformed byte range before any I/O ("Unexpected byte_range, got ...")."""
+    if byte_range is not None and not isinstance(byte_range, _REQUEST_TYPES):
+        normalize_byte_range(byte_range, 0)  # type: ignore[arg-type]  # raises TypeError
+
+
+def _check_value(value: object) -> None:
+    if not isinstance(value, Buffer):
+        raise TypeError(
+            "LocalStore.set(): `value` must be a Buffer instance. "
+            f"Got an instance of {type(value)} instead."
+        )
+
+
+def _read_buffer(
+    root: str,
+    real_root: str,
+    key: str,
+    prototype: BufferPrototype,
+    byte_range: ByteRequest | None,
+) -> Buffer | None:
+    """Read in a worker thread and wrap there too, so the loop only resolves a future."""
+    data = _files.read_file(root, real_root, key, byte_range)
+    if data is None:
+        return None
+    return prototype.buffer.from_bytes(data)
+
+
+def _read_ranges(
+    root: str,
+    real_root: str,
+    key: str,
+    prototype: BufferPrototype,
+    byte_ranges: Sequence[ByteRequest | None],
+    groups: list[list[int]],
+) -> list[Buffer | None] | None:
+    """Serve every group of ranges of one value from one open file (one pread per group)."""
+    fd = _files.open_for_read(root, real_root, key)
+    if fd is None:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        out: list[Buffer | None] = [None] * len(byte_ranges)
+        for group in groups:
+            spans = [normalize_byte_range(byte_ranges[i], size) for i in group]
+            start = min(s for s, _ in spans)
+            stop = max(e for _, e in spans)
+            data = _files.read_fd(fd, start, stop) if stop > start else b""
+            for i, (s, e) in zip(group, spans, strict=True):
+                piece = data if (s, e) == (start, stop) else data[s - start : e - start]
+                out[i] = prototype.buffer.from_bytes(piece)
+        return out
+    finally:
+        os.close(fd)
+
+
+class LocalStore(Store):
+    """Store for the local file system: each key is a plain file at ``root/key``.
+
+    The API of zarr-python 3's ``zarr.storage.LocalStore`` with these guarantees: keys can
+    never reach outside ``root`` (not even through symbolic links), every write is atomic
+    (temporary file, then rename), temporary files are never listed, deletes leave no empty
+    directories behind, and no file I/O runs on the event-loop thread (it runs, batched, on
+    a small dedicated thread pool).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Directory to use as the root of the store. Made absolute at construction, so a
+        pickled store finds the same directory from any working directory.
+    read_only : bool
+        Whether the store is read-only.
+    fsync : bool
+        Flush every written file and its directory to stable storage before a write
+        returns (off by default: much slower, needed only to survive power loss).
+
+    Attributes
+    ----------
+    supports_writes
+    supports_deletes
+    supports_partial_writes
+    supports_listing
+    root
+    """
+
+    supports_writes: bool = True
+    supports_deletes: bool = True
+    supports_listing: bool = True
+
+    _root: str
+    _real_root: str
+    _fsync: bool
+
+    def __init__(
+        self, root: Path | str | os.PathLike[str], *, read_only: bool = False, fsync: bool = False
+    ) -> None:
+        super().__init__(read_only=read_only)
+        if not isinstance(root, str | os.PathLike):
+            raise TypeError(
+                "'root' must be a string or Path instance. "
+                f"Got an instance of {type(root)} instead."
+            )
+        path = os.fspath(root)
+        if not isinstance(path, str):
+            raise TypeError(f"'root' must be a text path, got {path!r}")
+        if path == "":
+            raise ValueError("'root' must not be empty; pass '.' for the current directory")
+        self._set_root(path)
+        self._fsync = bool(fsync)
+        # Whether opening may create the root: open(mode='r' or 'r+') and resolve() turn
+        # it off for writable stores too.
+        self._create_root = not read_only
+
+    def _set_root(self, path: str) -> None:
+        self._root = os.path.abspath(path)
+        # Until opened we do not know the real path; abspath is right unless it has links.
+        self._real_root = self._root
+
+    @property
+    def root(self) -> Path:
+        """The root directory (absolute)."""
+        return Path(self._root)
+
+    @property
+    def fsync(self) -> bool:
+        """Whether writes are flushed to stable storage before they return."""
+        return self._fsync
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        root: Path | str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        mode: AccessModeLiteral | None = None,
+        fsync: bool = False,
+    ) -> Self:
+        """Create and open the store.
+
+        Parameters
+        ----------
+        root : str or os.PathLike
+            Directory to use as the root of the store.
+        read_only : bool
+            Whether the store is read-only.
+        mode : {'r', 'r+', 'a', 'w', 'w-'}, optional
+            Only decides whether the root directory may be created: ``'r'`` and ``'r+'``
+            never create it, the others do. When None, a read-only store does not create
+            it and a writable one does. The store's read-only state is ``read_only``.
+        fsync : bool
+            See :class:`LocalStore`.
+
+        Returns
+        -------
+        LocalStore
+            The opened store.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the root does not exist and may not be created (the error names it).
+        NotADirectoryError
+            If the root is a file.
+        PermissionError
+            If the root cannot be created or read.
+        """
+        create = mode not in ("r", "r+") if mode is not None else not read_only
+        store = cls(root, read_only=read_only, fsync=fsync)
+        store._create_root = create
+        await store._open()
+        return store
+
+    async def _open(self) -> None:
+        # docstring inherited
+        if self._is_open:
+            raise ValueError("store is already open")
+        self._real_root = await submit(_files.prepare_root, self._root, self._create_root)
+        self._is_open = True
+
+    async def _ensure_open(self) -> None:
+        # docstring inherited
+        if not self._is_open:
+            # Many coroutines may get here before the first finishes (a gather of gets on
+            # a fresh store): each checks the root, which is idempotent, and the checks of
+            # one tick share a pool job. Going through _open would make all but the first
+            # fail with "store is already open".
+            self._real_root = await submit(_files.prepare_root, self._root, self._create_root)
+            self._is_open = True
+
+    def _ensure_open_sync(self) -> None:
+        if not self._is_open:
+            self._real_root = _files.prepare_root(self._root, create=self._create_root)
+            self._is_open = True
+
+    def with_read_only(self, read_only: bool = False) -> Self:
+        # docstring inherited
+        return type(self)(self._root, read_only=read_only, fsync=self._fsync)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the configuration: a store unpickled in another process opens (and checks
+        # its root) again on first use.
+        return {"root": self._root, "read_only": self._read_only, "fsync": self._fsync}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"], read_only=state["read_only"], fsync=state["fsync"])  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return f"file://{self.root.as_posix()}"
+
+    def __repr__(self) -> str:
+        return f"LocalStore('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self._root == other._root
+
+    async def move(self, dest_root: Path | str | os.PathLike[str]) -> None:
+        """Move the store's directory to ``dest_root`` and point the store there.
+
+        Parameters
+        ----------
+        dest_root : str or os.PathLike
+            The new root; it must not exist yet. Its parent is created if needed.
+
+        Raises
+        ------
+        FileExistsError
+            If ``dest_root`` exists.
+        ValueError
+            If the store is read-only.
+        """
+        self._check_writable()
+        dest = os.path.abspath(os.fspath(dest_root))
+        await submit(_files.move_root, self._root, dest)
+        self._set_root(dest)
+        self._is_open = False
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        check_key(key)
+        _check_byte_range(byte_range)
+        if not self._is_open:
+            await self._ensure_open()
+        return await submit(_read_buffer, self._root, self._real_root, key, prototype, byte_range)
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """Blocking :meth:`get`, for callers already off the event loop (zarr's sync path)."""
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        check_key(key)
+        _check_byte_range(byte_range)
+        self._ensure_open_sync()
+        return _read_buffer(self._root, self._real_root, key, prototype, byte_range)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        # docstring inherited
+        work = list(key_ranges)
+        for key, byte_range in work:
+            check_key(key)
+            _check_byte_range(byte_range)
+        if not work:
+            return []
+        if not self._is_open:
+            await self._ensure_open()
+        root, real_root = self._root, self._real_root
+
+        def read_chunk(chunk: Sequence[tuple[str, ByteRequest | None]]) -> list[Buffer | None]:
+            return [_read_buffer(root, real_root, k, prototype, r) for k, r in chunk]
+
+        return await run_chunked(read_chunk, work)
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        # docstring inherited
+        work = list(requests)
+        for key, _, byte_range in work:
+            check_key(key)
+            _check_byte_range(byte_range)
+        if not work:
+            return
+        if not self._is_open:
+            await self._ensure_open()
+        root, real_root = self._root, self._real_root
+
+        def read_chunk(
+            chunk: Sequence[tuple[str, BufferPrototype, ByteRequest | None]],
+        ) -> list[tuple[str, Buffer | None]]:
+            return [(k, _read_buffer(root, real_root, k, p, r)) for k, p, r in chunk]
+
+        async for part in iter_chunked(read_chunk, work):
+            for pair in part:
+                yield pair
+
+    async def get_ranges(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        prototype: BufferPrototype,
+        *,
+        max_gap: int = DEFAULT_MAX_GAP,
+        max_size: int = DEFAULT_MAX_SIZE,
+        limit: int | None = None,
+    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        """Read many byte ranges of one value: one pool job, one open, one pread per group.
+
+        Same contract as :meth:`zstore.core.Store.get_ranges`; ``limit`` is accepted for
+        compatibility and unused, since everything happens in one job.
+        """
+        check_key(key)
+        requests = list(byte_ranges)
+        for byte_range in requests:
+            _check_byte_range(byte_range)
+        if not requests:
+            return
+        if not self._is_open:
+            await self._ensure_open()
+        groups = coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+        values = await submit(
+            _read_ranges, self._root, self._real_root, key, prototype, requests, groups
+        )
+        for i in range(len(requests)):
+            yield i, (None if values is None else values[i])
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        check_key(key)
+        if not self._is_open:
+            await self._ensure_open()
+        return await submit(_files.exists, self._root, self._real_root, key)
+
+    async def getsize(self, key: str) -> int:
+        # docstring inherited
+        check_key(key)
+        if not self._is_open:
+            await self._ensure_open()
+        return await submit(_files.getsize, self._root, self._real_root, key)
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        # docstring inherited
+        directory = self._directory(prefix)
+        if not self._is_open:
+            await self._ensure_open()
+        return await submit(_files.getsize_dir, self._root, self._real_root, directory)
+
+    # ------------------------------------------------------------------ writes
+
+    def _check_set(self, key: str, value: object) -> None:
+        self._check_writable()
+        check_key(key)
+        _check_value(value)
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_set(key, value)
+        if not self._is_open:
+            await self._ensure_open()
+        await submit(
+            _write, self._root, self._real_root, key, value.as_buffer_like(), False, self._fsync
+        )
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """Blocking :meth:`set`, for callers already off the event loop (zarr's sync path)."""
+        self._check_set(key, value)
+        self._ensure_open_sync()
+        _write(self._root, self._real_root, key, value.as_buffer_like(), False, self._fsync)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        """Store ``value`` at ``key`` unless the key exists; atomic across processes.
+
+        The value is written to a temporary file that is then hard-linked to the key, which
+        the operating system refuses if the key exists: of many racing writers (threads or
+        processes) exactly one wins, and readers see its value whole.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+        value : Buffer
+            The bytes to store if the key is missing.
+        """
+        self._check_set(key, value)
+        if not self._is_open:
+            await self._ensure_open()
+        await submit(
+            _write, self._root, self._real_root, key, value.as_buffer_like(), True, self._fsync
+        )
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        # docstring inherited
+        self._check_writable()
+        pairs = list(values)
+        for key, value in pairs:
+            check_key(key)
+            _check_value(value)
+        if not pairs:
+            return
+        if not self._is_open:
+            await self._ensure_open()
+        root, real_root, fsync = self._root, self._real_root, self._fsync
+        work = [(key, value.as_buffer_like()) for key, value in pairs]
+
+        def write_chunk(chunk: Sequence[tuple[str, object]]) -> list[bool]:
+            return [_write(root, real_root, k, v, False, fsync) for k, v in chunk]
+
+        await run_chunked(write_chunk, work)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is a no-op.
+
+        Directories the removal leaves empty are removed as well. Unlike zarr-python's
+        LocalStore, a key that names a directory is not removed recursively: a directory is
+        not a key (use :meth:`delete_dir`).
+
+        Parameters
+        ----------
+        key : str
+            The key.
+        """
+        self._check_writable()
+        check_key(key)
+        if not self._is_open:
+            await self._ensure_open()
+        await submit(_files.delete_file, self._root, self._real_root, key, self._fsync)
+
+    def delete_sync(self, key: str) -> None:
+        """Blocking :meth:`delete`, for callers already off the event loop."""
+        self._check_writable()
+        check_key(key)
+        self._ensure_open_sync()
+        _files.delete_file(self._root, self._real_root, key, fsync=self._fsync)
+
+    async def delete_dir(self, prefix: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        directory = self._directory(prefix)
+        if not self._is_open:
+            await self._ensure_open()
+        await submit(_files.delete_dir, self._root, self._real_root, directory)
+
+    async def clear(self) -> None:
+        # docstring inherited
+        self._check_writable()
+        if not self._is_open:
+            await self._ensure_open()
+        await submit(_files.delete_dir, self._root, self._real_root, "")
+
+    # ------------------------------------------------------------------ listing
+
+    @staticmethod
+    def _directory(prefix: str) -> str:
+        directory = normalize_prefix(prefix)
+        if directory:
+            check_key(directory[:-1])
+        return directory
+
+    async def is_empty(self, prefix: str) -> bool:
+        # docstring inherited
+        directory = self._directory(prefix)
+        if not self._is_open:
+            await self._ensure_open()
+        return not await submit(_files.has_keys, self._root, self._real_root, directory)
+
+    async def list(self) -> AsyncIterator[str]:
+        # docstring inherited
+        if not self._is_open:
+            await self._ensure_open()
+        for key in await submit(_files.list_keys, self._root, self._real_root, ""):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        if not self._is_open:
+            await self._ensure_open()
+        for key in await submit(_files.list_keys, self._root, self._real_root, prefix):
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        directory = self._directory(prefix)
+        if not self._is_open:
+            await self._ensure_open()
+        for name in await submit(_files.list_dir, self._root, self._real_root, directory):
+            yield name
+
+
+def _write(
+    root: str, real_root: str, key: str, value: object, exclusive: bool, fsync: bool
+) -> bool:
+    return _files.write_file(root, real_root, key, value, exclusive=exclusive, fsync=fsync)
