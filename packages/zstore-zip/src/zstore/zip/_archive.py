@@ -1,0 +1,643 @@
+"""The zip layer of ZipStore: a thread-safe, synchronous archive with a key index.
+
+Nothing here knows about asyncio or buffers; :mod:`zstore.zip._store` runs these methods
+on worker threads. The design, in one paragraph:
+
+* The **index** (key -> :class:`_Entry`) comes from the central directory, so sizes,
+  listings and existence checks never touch member data. When a name occurs more than once
+  (zarr-python's ZipStore appends a duplicate on every overwrite) the last one wins, as in
+  ``zipfile``.
+* **Reads** use ``os.pread`` on one read-only descriptor per file. ``pread`` carries its own
+  offset, so any number of threads read at once with no lock and no shared file position.
+  A stored member's range is one ``pread`` at the member's data offset (taken from its
+  local header, read once and cached); a compressed member is decompressed by
+  ``zipfile.ZipExtFile`` over a ``pread``-backed reader, only up to the end of the range.
+* **Writes** never modify the archive in place. The first write or delete copies the
+  archive to a temporary file next to it (a kernel-side copy on Linux) and appends there;
+  ``close()`` writes the central directory, flushes it to disk and ``os.replace``-s the
+  temporary file over the archive. A process that dies mid-write leaves the original
+  archive untouched (plus a stray ``.<name>.*.zstore-tmp`` file). When anything was
+  overwritten or deleted, ``close()`` instead copies the live members, raw and without
+  recompressing, into a fresh file, so the archive holds each key once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import lzma
+import os
+import shutil
+import struct
+import tempfile
+import threading
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
+
+import zipfile_deflate64  # noqa: F401  - importing it teaches zipfile to read Deflate64
+
+if TYPE_CHECKING:
+    from collections.abc import Buffer as BytesLike
+
+__all__ = ["ArchiveError", "ZipArchive"]
+
+Mode = Literal["r", "w", "a", "x"]
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_DATA_DESCRIPTOR_FLAG = 0x08
+_ENCRYPTED_FLAG = 0x01
+_COPY_CHUNK = 1 << 22
+# An empty archive: just the end-of-central-directory record.
+_EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
+_TEMP_SUFFIX = ".zstore-tmp"
+
+
+class ArchiveError(zipfile.BadZipFile):
+    """An archive, or one member of it, cannot be read as the central directory says.
+
+    A subclass of :class:`zipfile.BadZipFile`, so code written for ``zipfile`` catches it.
+    The message names the archive file and, where one is at fault, the member.
+    """
+
+
+class _Entry:
+    """One live member: its ZipInfo and the descriptor of the file that holds its bytes."""
+
+    __slots__ = ("data_offset", "fd", "info")
+
+    def __init__(self, info: zipfile.ZipInfo, fd: int) -> None:
+        self.info = info
+        self.fd = fd
+        # Filled in from the local header on first read; the local header's extra field
+        # may differ from the central directory's, so it cannot be computed up front.
+        self.data_offset = -1
+
+
+class _PReader:
+    """A read-only, seekable file over ``[start, start + size)`` of ``fd``, using pread.
+
+    ``zipfile.ZipExtFile`` reads compressed data through this. Each reader has its own
+    position, so concurrent readers never disturb one another.
+    """
+
+    def __init__(self, fd: int, start: int, size: int) -> None:
+        self._fd = fd
+        self._start = start
+        self._size = size
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        remaining = self._size - self._pos
+        if n is None or n < 0 or n > remaining:
+            n = remaining
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._start + self._pos)
+        self._pos += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            self._pos = pos
+        elif whence == os.SEEK_CUR:
+            self._pos += pos
+        else:
+            self._pos = self._size + pos
+        return self._pos
+
+
+def _strip_zip64_extra(extra: bytes) -> bytes:
+    """Drop the ZIP64 extra field (id 1); ``ZipInfo.FileHeader`` writes a fresh one."""
+    out = bytearray()
+    i = 0
+    while i + 4 <= len(extra):
+        field_id, length = struct.unpack_from("<HH", extra, i)
+        if field_id != 1:
+            out += extra[i : i + 4 + length]
+        i += 4 + length
+    return bytes(out)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class ZipArchive:
+    """A zip file as a mutable mapping of keys to bytes, safe to use from many threads.
+
+    Parameters
+    ----------
+    path : Path
+        The archive file.
+    mode : {'r', 'w', 'a', 'x'}
+        'r' opens an existing archive; 'w' replaces any file with an empty archive; 'x'
+        creates an empty archive and refuses an existing file; 'a' opens an existing
+        archive or starts an empty one.
+    compression : int
+        The ``zipfile`` compression method for members written from now on.
+    allowZip64 : bool
+        Whether ZIP64 extensions may be written (archives over 4 GiB or 65,535 members).
+    validate_name : callable
+        Called with every member name of the archive; raises ValueError for a name that is
+        not a valid key.
+
+    Raises
+    ------
+    FileNotFoundError
+        Mode 'r' and the file does not exist.
+    FileExistsError
+        Mode 'x' and the file exists.
+    ArchiveError
+        The file is not a zip archive, is truncated, or has a member whose name is not a
+        valid key.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        mode: Mode,
+        *,
+        compression: int,
+        allowZip64: bool,  # noqa: N803 - zarr-python's spelling
+        validate_name: Callable[[str], object],
+    ) -> None:
+        self.path = path
+        self.compression = compression
+        self.allowZip64 = allowZip64
+        self._validate_name = validate_name
+        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        # Directory index for list_dir/is_empty: "a/b/" -> {child name: number of keys}.
+        self._children: dict[str, dict[str, int]] = {}
+        self._base_fd = -1
+        self._temp_path: Path | None = None
+        self._temp_file: zipfile.ZipFile | None = None
+        self._temp_fd = -1
+        # Members in the file being written that are not live (overwritten, deleted or
+        # duplicate names from the original): if any, close() compacts.
+        self._dead = 0
+        self._raw: IO[bytes] | None = None
+        self._closed = False
+
+        check_compression(compression)
+        if mode == "w":
+            self._publish_empty()
+        elif mode == "x":
+            self._create_exclusive()
+        elif mode == "a" and not path.exists():
+            self._publish_empty()
+        elif mode not in ("r", "a"):
+            raise ValueError(f"mode must be 'r', 'w', 'a' or 'x', got {mode!r}")
+        self._load()
+        # What the archive looked like when we opened it; close() refuses to replace a file
+        # that another writer has replaced or changed since (see _publish).
+        st = os.fstat(self._base_fd)
+        self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    # ------------------------------------------------------------------ opening
+
+    def _publish_empty(self) -> None:
+        """Atomically put an empty archive at ``path`` (mode 'w', or 'a' on a new file)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
+        )
+        try:
+            os.write(fd, _EMPTY_ZIP)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(name, self.path)
+
+    def _create_exclusive(self) -> None:
+        """Create an empty archive at ``path``, refusing an existing file (mode 'x')."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise FileExistsError(
+                f"{self.path} already exists; mode 'x' only creates a new archive "
+                "(use mode 'a' to add to it or 'w' to replace it)"
+            ) from None
+        try:
+            os.write(fd, _EMPTY_ZIP)
+        finally:
+            os.close(fd)
+
+    def _load(self) -> None:
+        """Open the archive read-only and index its central directory."""
+        try:
+            self._base_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no zip archive at {self.path}; mode 'r' opens an existing archive "
+                "(use 'w', 'a' or 'x' to create one)"
+            ) from None
+        try:
+            with os.fdopen(os.dup(self._base_fd), "rb") as f:
+                try:
+                    with zipfile.ZipFile(f, "r") as zf:
+                        infos = zf.infolist()
+                except zipfile.BadZipFile as exc:
+                    raise ArchiveError(f"{self.path} is not a readable zip archive: {exc}") from exc
+            for info in infos:
+                if info.is_dir():
+                    # Directory entries (written by `zip -r`) hold no data: not keys.
+                    continue
+                name = info.filename
+                try:
+                    self._validate_name(name)
+                except ValueError as exc:
+                    raise ArchiveError(
+                        f"{self.path}: member {name!r} is not a valid key, so the archive "
+                        f"cannot be opened as a store ({exc})"
+                    ) from None
+                if name in self._entries:
+                    # Later entries win, as in zipfile; the earlier one is dead weight.
+                    self._dead += 1
+                    self._remove_from_tree(name)
+                self._entries[name] = _Entry(info, self._base_fd)
+                self._add_to_tree(name)
+        except BaseException:
+            os.close(self._base_fd)
+            self._base_fd = -1
+            raise
+
+    # ------------------------------------------------------------------ directory index
+
+    def _add_to_tree(self, key: str) -> None:
+        parts = key.split("/")
+        directory = ""
+        for part in parts:
+            children = self._children.setdefault(directory, {})
+            children[part] = children.get(part, 0) + 1
+            directory = f"{directory}{part}/"
+
+    def _remove_from_tree(self, key: str) -> None:
+        parts = key.split("/")
+        directory = ""
+        for part in parts:
+            children = self._children[directory]
+            count = children[part] - 1
+            if count:
+                children[part] = count
+            else:
+                del children[part]
+                if not children and directory:
+                    del self._children[directory]
+            directory = f"{directory}{part}/"
+
+    # ------------------------------------------------------------------ queries
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def size(self, key: str) -> int | None:
+        """The uncompressed size of ``key`` from the central directory, or None."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.info.file_size
+
+    def keys(self) -> list[str]:
+        """A snapshot of every key, in archive order."""
+        with self._lock:
+            return list(self._entries)
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """A snapshot of the keys that start with ``prefix`` (a plain string match)."""
+        with self._lock:
+            if not prefix:
+                return list(self._entries)
+            return [k for k in self._entries if k.startswith(prefix)]
+
+    def children(self, directory: str) -> list[str]:
+        """The names directly under ``directory`` (``""`` or ``"a/b/"``), each once."""
+        with self._lock:
+            return list(self._children.get(directory, ()))
+
+    def size_under(self, directory: str) -> int:
+        """The total uncompressed size of the keys under ``directory``."""
+        with self._lock:
+            entries = list(self._entries.items())
+        return sum(e.info.file_size for k, e in entries if k.startswith(directory))
+
+    # ------------------------------------------------------------------ reads
+
+    def read(
+        self, key: str, bounds: Callable[[int], tuple[int, int]] | None = None
+    ) -> bytes | None:
+        """The value of ``key``, or None if it is missing.
+
+        Parameters
+        ----------
+        key : str
+            The key.
+        bounds : callable, optional
+            Maps the value's size to the ``(start, stop)`` to read, with
+            ``0 <= start <= stop <= size``; None reads the whole value. A function rather
+            than numbers so the size and the data come from the same version of the key.
+
+        Raises
+        ------
+        ArchiveError
+            The member's data does not match the central directory (a different size,
+            a bad CRC on a whole read, truncated or corrupt compressed data), or it is
+            encrypted or uses an unsupported method. The message names file and member.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        info = entry.info
+        start, stop = (0, info.file_size) if bounds is None else bounds(info.file_size)
+        whole = start == 0 and stop == info.file_size
+        try:
+            offset = self._data_offset(entry)
+            if info.compress_type == zipfile.ZIP_STORED:
+                if info.compress_size != info.file_size:
+                    raise ArchiveError(
+                        f"stored member declares {info.file_size} bytes but holds "
+                        f"{info.compress_size}"
+                    )
+                data = os.pread(entry.fd, stop - start, offset + start) if stop > start else b""
+                if len(data) != stop - start:
+                    raise ArchiveError("the archive ends inside this member (truncated file)")
+                if whole and zlib.crc32(data) != info.CRC:
+                    raise ArchiveError("bad CRC-32: the member's data is corrupt")
+                return data
+            reader = _PReader(entry.fd, offset, info.compress_size)
+            with zipfile.ZipExtFile(reader, "r", info) as member:  # type: ignore[arg-type]
+                if start:
+                    member.seek(start)
+                # ZipExtFile stops at the declared size and checks the CRC when it gets
+                # there, so a member that inflates to more (or less) than it declares
+                # fails on a whole read instead of filling memory.
+                data = member.read(stop - start)
+            if len(data) != stop - start:
+                raise ArchiveError(
+                    f"member declares {info.file_size} bytes but its data decompresses to fewer"
+                )
+            return data
+        except ArchiveError as exc:
+            raise ArchiveError(f"{self.path}: member {key!r}: {exc}") from None
+        except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:
+            raise ArchiveError(
+                f"{self.path}: member {key!r} cannot be read: {type(exc).__name__}: {exc}"
+            ) from exc
+        except (NotImplementedError, RuntimeError) as exc:
+            raise ArchiveError(f"{self.path}: member {key!r} cannot be read: {exc}") from exc
+
+    def _data_offset(self, entry: _Entry) -> int:
+        """Where the member's data starts: after its local header, name and extra field."""
+        if entry.data_offset >= 0:
+            return entry.data_offset
+        info = entry.info
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            raise ArchiveError("the member is encrypted; encrypted archives are not supported")
+        header = os.pread(entry.fd, _LOCAL_HEADER.size, info.header_offset)
+        if len(header) != _LOCAL_HEADER.size:
+            raise ArchiveError("the archive ends inside this member's header (truncated file)")
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != _LOCAL_SIGNATURE:
+            raise ArchiveError(
+                f"no local file header at offset {info.header_offset} (corrupt archive)"
+            )
+        name_length, extra_length = fields[-2], fields[-1]
+        raw_name = os.pread(entry.fd, name_length, info.header_offset + _LOCAL_HEADER.size)
+        # Decoded as zipfile does: UTF-8 if the central directory's flag says so, else cp437.
+        name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+        if name != info.orig_filename:
+            raise ArchiveError(
+                f"the local header names {name!r}, the central directory "
+                f"{info.orig_filename!r} (corrupt archive)"
+            )
+        entry.data_offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        return entry.data_offset
+
+    # ------------------------------------------------------------------ writes
+
+    def _writer(self) -> zipfile.ZipFile:
+        """The temporary archive that takes writes, created by the first write or delete."""
+        if self._closed:
+            raise ValueError(f"the archive {self.path} is closed")
+        if self._temp_file is not None:
+            return self._temp_file
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
+        )
+        temp = Path(name)
+        try:
+            with open(self.path, "rb") as src, os.fdopen(os.dup(fd), "r+b") as dst:
+                # copyfileobj uses sendfile/copy_file_range on Linux: no copy in Python.
+                shutil.copyfileobj(src, dst, _COPY_CHUNK)
+            raw = open(fd, "r+b", buffering=0, closefd=False)  # noqa: SIM115 - owned by the ZipFile
+            writer = zipfile.ZipFile(
+                raw, "a", compression=self.compression, allowZip64=self.allowZip64
+            )
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+        self._temp_path, self._temp_fd, self._temp_file = temp, fd, writer
+        self._raw = raw
+        return writer
+
+    def write(self, key: str, data: BytesLike, *, only_if_missing: bool = False) -> bool:
+        """Store ``data`` at ``key``; returns False if ``only_if_missing`` and it exists."""
+        with self._lock:
+            if only_if_missing and key in self._entries:
+                return False
+            writer = self._writer()
+            info = zipfile.ZipInfo(key, date_time=time.localtime()[:6])
+            info.compress_type = self.compression
+            info.external_attr = 0o644 << 16
+            # We keep our own index; dropping the name from zipfile's keeps it from warning
+            # about a duplicate, which compaction on close() removes anyway.
+            writer.NameToInfo.pop(key, None)
+            replaced = key in self._entries
+            view = memoryview(data).cast("B")
+            writer.writestr(info, view)  # type: ignore[arg-type]
+            old = self._entries.get(key)
+            self._entries[key] = _Entry(info, self._temp_fd)
+            if old is None:
+                self._add_to_tree(key)
+            if replaced:
+                self._dead += 1
+            return True
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove ``keys``; missing keys are ignored."""
+        with self._lock:
+            present = [k for k in keys if k in self._entries]
+            if not present:
+                return
+            writer = self._writer()
+            for key in present:
+                del self._entries[key]
+                writer.NameToInfo.pop(key, None)
+                self._remove_from_tree(key)
+                self._dead += 1
+
+    def delete_under(self, directory: str) -> None:
+        """Remove every key that starts with ``directory`` (``""`` removes everything)."""
+        with self._lock:
+            self.delete([k for k in self._entries if k.startswith(directory)])
+
+    @property
+    def modified(self) -> bool:
+        """Whether there are writes or deletes that ``close()`` has yet to publish."""
+        return self._temp_file is not None
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Publish pending changes (atomically) and release the files."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._temp_file is not None:
+                    self._publish()
+            finally:
+                self._release()
+
+    def _publish(self) -> None:
+        assert self._temp_file is not None
+        assert self._temp_path is not None
+        try:
+            st = os.stat(self.path)
+            now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            # Another store (this process or another) published first. Replacing its file
+            # would silently drop its writes; refuse, and leave it as it is.
+            raise ArchiveError(
+                f"{self.path} was changed by another writer after this store opened it; "
+                "this store's unsaved writes and deletes were not published, so that the "
+                "other writer's data is not lost. Reopen the archive and write again."
+            )
+        if self._dead:
+            final = self._compact()
+            self._temp_file.close()
+            self._close_raw()
+            self._temp_path.unlink(missing_ok=True)
+        else:
+            self._temp_file.close()
+            self._close_raw()
+            os.fsync(self._temp_fd)
+            final = self._temp_path
+        self._temp_file = None
+        os.replace(final, self.path)
+        self._temp_path = None
+        _fsync_dir(self.path.parent)
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    def _compact(self) -> Path:
+        """Copy every live member, raw, into a fresh archive; returns its path."""
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
+        )
+        path = Path(name)
+        try:
+            with open(fd, "w+b") as raw:
+                out = zipfile.ZipFile(raw, "w", allowZip64=self.allowZip64)
+                for key, entry in self._entries.items():
+                    try:
+                        self._copy_raw(entry, raw, out)
+                    except ArchiveError as exc:
+                        raise ArchiveError(f"{self.path}: member {key!r}: {exc}") from None
+                # Tell zipfile where its central directory goes; it writes it on close.
+                out.start_dir = raw.tell()
+                out._didModify = True  # type: ignore[attr-defined]
+                out.close()
+                raw.flush()
+                os.fsync(raw.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def _copy_raw(self, entry: _Entry, raw: IO[bytes], out: zipfile.ZipFile) -> None:
+        """Append ``entry`` to ``out`` byte for byte (no recompression)."""
+        source = entry.info
+        offset = self._data_offset(entry)
+        info = copy.copy(source)
+        # Sizes and CRC go in the local header, so no data descriptor follows the data.
+        info.flag_bits &= ~_DATA_DESCRIPTOR_FLAG
+        info.extra = _strip_zip64_extra(source.extra)
+        info.header_offset = raw.tell()
+        if not self.allowZip64 and (
+            info.header_offset > zipfile.ZIP64_LIMIT or info.compress_size > zipfile.ZIP64_LIMIT
+        ):
+            raise zipfile.LargeZipFile("the archive would need ZIP64 extensions")
+        raw.write(info.FileHeader())
+        left, position = info.compress_size, offset
+        while left:
+            chunk = os.pread(entry.fd, min(left, _COPY_CHUNK), position)
+            if not chunk:
+                raise ArchiveError("the archive ends inside this member (truncated file)")
+            raw.write(chunk)
+            left -= len(chunk)
+            position += len(chunk)
+        out.filelist.append(info)
+        out.NameToInfo[info.filename] = info
+
+    def _release(self) -> None:
+        """Close every descriptor and drop an unpublished temporary file."""
+        if self._temp_file is not None:
+            # close() failed before publishing: the original archive is untouched.
+            with contextlib.suppress(Exception):
+                self._temp_file.fp = None  # type: ignore[assignment]
+            self._temp_file = None
+        for fd in (self._temp_fd, self._base_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._temp_fd = self._base_fd = -1
+        if self._temp_path is not None:
+            self._temp_path.unlink(missing_ok=True)
+            self._temp_path = None
+
+    def discard(self) -> None:
+        """Drop pending changes without publishing them, and release the files."""
+        with self._lock:
+            self._closed = True
+            self._release()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+
+def check_compression(compression: int) -> None:
+    """Refuse a compression method zipfile cannot write, before anything is written."""
+    writable = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+    if compression not in writable:
+        raise ValueError(
+            f"compression must be one of zipfile.ZIP_STORED, ZIP_DEFLATED, ZIP_BZIP2 or "
+            f"ZIP_LZMA, got {compression!r} (Deflate64 members can be read, not written)"
+        )

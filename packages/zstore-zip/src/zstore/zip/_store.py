@@ -1,0 +1,411 @@
+"""ZipStore: the Store contract over one zip file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zbuffer.core import Buffer
+from zstore.core import (
+    Store,
+    concurrent_map,
+    normalize_byte_range,
+    normalize_prefix,
+    validate_key,
+)
+from zstore.zip._archive import ZipArchive, check_compression
+from zstore.zip._dispatch import Dispatcher
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from zbuffer.core import BufferPrototype
+    from zstore.core import ByteRequest
+
+__all__ = ["ZipStore", "ZipStoreAccessModeLiteral"]
+
+ZipStoreAccessModeLiteral = Literal["r", "w", "a", "x"]
+
+# get_partial_values hands this many reads to a worker thread at a time.
+_READS_PER_JOB = 64
+
+
+class ZipStore(Store):
+    """A store in one zip file, with the API of zarr-python's ``zarr.storage.ZipStore``.
+
+    Unlike zarr-python's, an overwritten key reads back its latest value and the archive
+    holds it once; keys can be deleted; byte ranges are read without unpacking the member;
+    all file I/O runs on worker threads; and an archive that was whole before a write stays
+    whole if the writing process dies (writes go to a temporary file that replaces the
+    archive on :meth:`close`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The archive file. File objects are not supported: the store needs a path to
+        replace the archive atomically and to reopen it in another process.
+    mode : {'r', 'w', 'a', 'x'}
+        What the first open does to the file: 'r' opens an existing archive, 'w' replaces
+        any file with an empty archive, 'a' opens an existing archive or creates an empty
+        one, 'x' creates an empty archive and refuses an existing file. 'w' and 'x' apply
+        to the first open only; after that the store reopens with 'a'.
+    read_only : bool, optional
+        Whether writes are refused; defaults to ``mode == 'r'``.
+    compression : int
+        The method for members written by this store: ``zipfile.ZIP_STORED`` (default),
+        ``ZIP_DEFLATED``, ``ZIP_BZIP2`` or ``ZIP_LZMA``. Members with any of these or
+        Deflate64 are read.
+    allowZip64 : bool
+        Whether ZIP64 extensions may be written (needed past 4 GiB or 65,535 members).
+
+    Attributes
+    ----------
+    path : Path
+    compression : int
+    allowZip64 : bool
+
+    Notes
+    -----
+    Writes and deletes are published by :meth:`close` (also on leaving a ``with`` block),
+    atomically: until then other readers of the file see the archive as it was. When
+    anything was overwritten or deleted, close copies the live members into a fresh
+    archive without recompressing them. If another writer replaced the file after this
+    store opened it, close refuses to overwrite it and raises.
+    """
+
+    supports_writes: bool = True
+    supports_deletes: bool = True
+    supports_listing: bool = True
+
+    path: Path
+    compression: int
+    allowZip64: bool
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mode: ZipStoreAccessModeLiteral = "r",
+        read_only: bool | None = None,
+        compression: int = zipfile.ZIP_STORED,
+        allowZip64: bool = True,  # noqa: N803 - zarr-python's spelling
+    ) -> None:
+        if mode not in ("r", "w", "a", "x"):
+            raise ValueError(f"mode must be 'r', 'w', 'a' or 'x', got {mode!r}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"ZipStore needs a path (str or os.PathLike), got {type(path).__name__}; "
+                "file objects are not supported"
+            )
+        check_compression(compression)
+        if read_only is None:
+            read_only = mode == "r"
+        super().__init__(read_only=read_only)
+        self.path = Path(path)
+        self.compression = compression
+        self.allowZip64 = allowZip64
+        self._mode: ZipStoreAccessModeLiteral = mode
+        self._archive: ZipArchive | None = None
+        self._open_lock = threading.Lock()
+        self._dispatcher = Dispatcher()
+
+    # ------------------------------------------------------------------ opening
+
+    def _archive_sync(self) -> ZipArchive:
+        """The open archive, opening it on first use (blocking: call on a worker thread)."""
+        archive = self._archive
+        if archive is not None:
+            return archive
+        with self._open_lock:
+            if self._archive is None:
+                self._archive = ZipArchive(
+                    self.path,
+                    self._mode,
+                    compression=self.compression,
+                    allowZip64=self.allowZip64,
+                    validate_name=validate_key,
+                )
+                # 'w' and 'x' describe the first open; reopening must keep what was written.
+                if self._mode in ("w", "x"):
+                    self._mode = "a"
+                self._is_open = True
+            return self._archive
+
+    async def _get_archive(self) -> ZipArchive:
+        archive = self._archive
+        if archive is None:
+            archive = await self._dispatcher.run(self._archive_sync)
+        return archive
+
+    async def _open(self) -> None:
+        # docstring inherited
+        if self._is_open:
+            raise ValueError("store is already open")
+        await self._dispatcher.run(self._archive_sync)
+
+    async def _ensure_open(self) -> None:
+        # docstring inherited
+        await self._get_archive()
+
+    def close(self) -> None:
+        """Publish pending writes and deletes to the archive, then close it.
+
+        The archive is replaced atomically; if this raises, the file on disk is as it was
+        before (the unpublished changes are dropped). Using the store again reopens the
+        archive.
+
+        Raises
+        ------
+        zipfile.BadZipFile
+            If another writer replaced or changed the archive since this store opened it.
+        """
+        with self._open_lock:
+            archive, self._archive = self._archive, None
+            self._is_open = False
+        if archive is not None:
+            archive.close()
+
+    # ------------------------------------------------------------------ identity
+
+    def __str__(self) -> str:
+        return f"zip://{self.path}"
+
+    def __repr__(self) -> str:
+        return f"ZipStore('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        # docstring inherited
+        return isinstance(other, type(self)) and os.path.abspath(self.path) == os.path.abspath(
+            other.path
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        archive = self._archive
+        if archive is not None and archive.modified:
+            raise TypeError(
+                f"cannot pickle {self!r} while it has unpublished writes or deletes: a "
+                "ZipStore publishes them on close(). Call close() first; the unpickled copy "
+                "then reopens the archive in mode 'a'. Read-only stores pickle at any time. "
+                "Do not write to one archive from two processes at once: close() refuses to "
+                "overwrite an archive another writer changed."
+            )
+        return {
+            "path": self.path,
+            "mode": self._mode,
+            "read_only": self.read_only,
+            "compression": self.compression,
+            "allowZip64": self.allowZip64,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["path"],
+            mode=state["mode"],
+            read_only=state["read_only"],
+            compression=state["compression"],
+            allowZip64=state["allowZip64"],
+        )
+
+    def with_read_only(self, read_only: bool = False) -> ZipStore:
+        # docstring inherited
+        return type(self)(
+            self.path,
+            mode="r" if read_only else "a",
+            read_only=read_only,
+            compression=self.compression,
+            allowZip64=self.allowZip64,
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        validate_key(key)
+        normalize_byte_range(byte_range, 0)  # a wrong type fails here, before any I/O
+        archive = await self._get_archive()
+        bounds = None if byte_range is None else partial(normalize_byte_range, byte_range)
+        data = await self._dispatcher.run(partial(archive.read, key, bounds))
+        return None if data is None else prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        # docstring inherited
+        pairs = list(key_ranges)
+        for key, byte_range in pairs:
+            validate_key(key)
+            normalize_byte_range(byte_range, 0)
+        if not pairs:
+            return []
+        archive = await self._get_archive()
+
+        def read_batch(batch: list[tuple[str, ByteRequest | None]]) -> list[bytes | None]:
+            return [
+                archive.read(key, None if r is None else partial(normalize_byte_range, r))
+                for key, r in batch
+            ]
+
+        async def one(batch: list[tuple[str, ByteRequest | None]]) -> list[bytes | None]:
+            return await self._dispatcher.run(partial(read_batch, batch))
+
+        batches = [pairs[i : i + _READS_PER_JOB] for i in range(0, len(pairs), _READS_PER_JOB)]
+        out: list[Buffer | None] = []
+        for values in await concurrent_map(batches, one):
+            out.extend(None if v is None else prototype.buffer.from_bytes(v) for v in values)
+        return out
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        validate_key(key)
+        return key in await self._get_archive()
+
+    async def getsize(self, key: str) -> int:
+        # docstring inherited
+        validate_key(key)
+        size = (await self._get_archive()).size(key)
+        if size is None:
+            raise FileNotFoundError(2, f"no key {key!r} in {self.path}", key)
+        return size
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        return (await self._get_archive()).size_under(directory)
+
+    # ------------------------------------------------------------------ writes
+
+    def _check_value(self, value: object) -> Buffer:
+        if not isinstance(value, Buffer):
+            raise TypeError(
+                f"ZipStore.set(): `value` must be a Buffer instance. Got an instance of "
+                f"{type(value)} instead."
+            )
+        return value
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        data = self._check_value(value).as_buffer_like()
+        archive = await self._get_archive()
+        await self._dispatcher.run(partial(archive.write, key, data))
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        data = self._check_value(value).as_buffer_like()
+        archive = await self._get_archive()
+        # Atomic: the check and the write happen under the archive's lock.
+        await self._dispatcher.run(partial(archive.write, key, data, only_if_missing=True))
+
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        # docstring inherited
+        self._check_writable()
+        pairs = [(validate_key(k), self._check_value(v).as_buffer_like()) for k, v in values]
+        if not pairs:
+            return
+        archive = await self._get_archive()
+
+        def write_all() -> None:
+            for key, data in pairs:
+                archive.write(key, data)
+
+        await self._dispatcher.run(write_all)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        validate_key(key)
+        archive = await self._get_archive()
+        if key in archive:
+            await self._dispatcher.run(partial(archive.delete, [key]))
+
+    async def delete_dir(self, prefix: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        directory = normalize_prefix(prefix)
+        archive = await self._get_archive()
+        await self._dispatcher.run(partial(archive.delete_under, directory))
+
+    async def clear(self) -> None:
+        """Remove every key: the archive is replaced by an empty one at once.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only.
+        """
+        self._check_writable()
+
+        def replace_with_empty() -> None:
+            with self._open_lock:
+                old, self._archive = self._archive, None
+                if old is not None:
+                    old.discard()
+                self._archive = ZipArchive(
+                    self.path,
+                    "w",
+                    compression=self.compression,
+                    allowZip64=self.allowZip64,
+                    validate_name=validate_key,
+                )
+                self._mode = "a"
+                self._is_open = True
+
+        await self._dispatcher.run(replace_with_empty)
+
+    async def move(self, path: str | os.PathLike[str]) -> None:
+        """Publish pending changes, then move the archive to ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The new location; missing parent directories are created.
+        """
+        target = Path(path)
+
+        def move_archive() -> None:
+            self._archive_sync()  # mode 'x' must claim the file before it is moved
+            self.close()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(self.path, target)
+            self.path = target
+            self._archive_sync()
+
+        await self._dispatcher.run(move_archive)
+
+    # ------------------------------------------------------------------ listing
+
+    async def is_empty(self, prefix: str) -> bool:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        return not (await self._get_archive()).children(directory)
+
+    async def list(self) -> AsyncIterator[str]:
+        # docstring inherited
+        for key in (await self._get_archive()).keys():
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        for key in (await self._get_archive()).keys_with_prefix(prefix):
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        directory = normalize_prefix(prefix)
+        for name in (await self._get_archive()).children(directory):
+            yield name
