@@ -1,0 +1,227 @@
+"""Registry of Buffer and NDBuffer classes, and the choice of the default ones.
+
+A class is registered under a qualified name (``"zbuffer.cpu.Buffer"``). The default is
+picked by name: the argument, else the ``ZBUFFER_BUFFER`` / ``ZBUFFER_NDBUFFER``
+environment variable, else the NumPy-backed classes of ``zbuffer.cpu``.
+
+``zbuffer.cpu`` imports this module, so this module never imports ``zbuffer.cpu`` at
+import time: it does so on the first lookup, which is what registers the CPU classes.
+Other packages register their classes when they are imported, or through the entry point
+groups ``zbuffer.buffer`` / ``zbuffer.ndbuffer`` (an entry point's value is the class),
+which are loaded the first time a name is not found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from zbuffer.core._buffer import Buffer, BufferPrototype, NDBuffer
+
+__all__ = [
+    "BUFFER_ENV_VAR",
+    "DEFAULT_BUFFER",
+    "DEFAULT_NDBUFFER",
+    "NDBUFFER_ENV_VAR",
+    "default_buffer_prototype",
+    "get_buffer_class",
+    "get_ndbuffer_class",
+    "register_buffer",
+    "register_ndbuffer",
+    "registered_buffers",
+    "registered_ndbuffers",
+]
+
+BUFFER_ENV_VAR = "ZBUFFER_BUFFER"
+NDBUFFER_ENV_VAR = "ZBUFFER_NDBUFFER"
+DEFAULT_BUFFER = "zbuffer.cpu.Buffer"
+DEFAULT_NDBUFFER = "zbuffer.cpu.NDBuffer"
+
+T = TypeVar("T", Buffer, NDBuffer)
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class _Registry(Generic[T]):
+    """Classes by qualified name, with lazily loaded built-ins and entry points."""
+
+    def __init__(self, base: type[Any], what: str, env_var: str, group: str) -> None:
+        self._base: type[Any] = base
+        self._what = what
+        self._env_var = env_var
+        self._group = group
+        self._classes: dict[str, type[T]] = {}
+        self._entry_points_loaded = False
+        self._lock = threading.Lock()
+
+    def register(self, cls: type[T], qualname: str | None) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, self._base)):
+            raise TypeError(
+                f"register_{self._what.lower()} expects a subclass of "
+                f"{_qualified_name(self._base)}, got {cls!r}"
+            )
+        name = _qualified_name(cls) if qualname is None else qualname
+        if not name:
+            raise ValueError(f"cannot register {cls!r} under an empty name")
+        with self._lock:
+            self._classes[name] = cls
+
+    def names(self) -> list[str]:
+        _load_builtins()
+        with self._lock:
+            return sorted(self._classes)
+
+    def get(self, name: str | None) -> type[T]:
+        if name is None:
+            name = os.environ.get(self._env_var) or None
+            source = f"environment variable {self._env_var}"
+        else:
+            source = "argument"
+        if name is None:
+            name = DEFAULT_BUFFER if self._base is Buffer else DEFAULT_NDBUFFER
+            source = "default"
+        found = self._classes.get(name)
+        if found is not None:
+            return found
+        _load_builtins()
+        found = self._classes.get(name)
+        if found is None:
+            self._load_entry_points()
+            found = self._classes.get(name)
+        if found is None:
+            raise ValueError(
+                f"{self._what} class {name!r} (from {source}) is not registered; "
+                f"registered {self._what} classes: {self.names()}. Register it with "
+                f"zbuffer.core.register_{self._what.lower()}(cls) or import the package "
+                "that defines it"
+            )
+        return found
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for entry_point in entry_points(group=self._group):
+            cls = entry_point.load()
+            self.register(cls, None)
+            # Also under the entry point's own name, so a short name can be configured.
+            self.register(cls, entry_point.name)
+
+
+_buffer_registry: _Registry[Buffer] = _Registry(Buffer, "Buffer", BUFFER_ENV_VAR, "zbuffer.buffer")
+_ndbuffer_registry: _Registry[NDBuffer] = _Registry(
+    NDBuffer, "NDBuffer", NDBUFFER_ENV_VAR, "zbuffer.ndbuffer"
+)
+
+
+def _load_builtins() -> None:
+    # Importing zbuffer.cpu registers its classes. Deferred to call time because
+    # zbuffer.cpu imports zbuffer.core (this module), so a top-level import would cycle.
+    importlib.import_module("zbuffer.cpu")
+
+
+def register_buffer(cls: type[Buffer], qualname: str | None = None) -> None:
+    """Register a Buffer class so it can be chosen by name.
+
+    Parameters
+    ----------
+    cls
+        A subclass of ``zbuffer.core.Buffer``.
+    qualname
+        The name to register it under; defaults to ``"<module>.<qualname>"`` of ``cls``.
+        Registering a name again replaces the class.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not a Buffer subclass.
+    """
+    _buffer_registry.register(cls, qualname)
+
+
+def register_ndbuffer(cls: type[NDBuffer], qualname: str | None = None) -> None:
+    """Register an NDBuffer class so it can be chosen by name.
+
+    Parameters
+    ----------
+    cls
+        A subclass of ``zbuffer.core.NDBuffer``.
+    qualname
+        The name to register it under; defaults to ``"<module>.<qualname>"`` of ``cls``.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` is not an NDBuffer subclass.
+    """
+    _ndbuffer_registry.register(cls, qualname)
+
+
+def get_buffer_class(name: str | None = None) -> type[Buffer]:
+    """Return the Buffer class registered under ``name``.
+
+    Parameters
+    ----------
+    name
+        A registered name. If None, the ``ZBUFFER_BUFFER`` environment variable, and if
+        that is unset or empty, ``"zbuffer.cpu.Buffer"``.
+
+    Returns
+    -------
+    type[Buffer]
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered; the message lists the registered names.
+    """
+    return _buffer_registry.get(name)
+
+
+def get_ndbuffer_class(name: str | None = None) -> type[NDBuffer]:
+    """Return the NDBuffer class registered under ``name``.
+
+    Parameters
+    ----------
+    name
+        A registered name. If None, the ``ZBUFFER_NDBUFFER`` environment variable, and if
+        that is unset or empty, ``"zbuffer.cpu.NDBuffer"``.
+
+    Returns
+    -------
+    type[NDBuffer]
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered; the message lists the registered names.
+    """
+    return _ndbuffer_registry.get(name)
+
+
+def registered_buffers() -> list[str]:
+    """Return the registered Buffer class names, sorted."""
+    return _buffer_registry.names()
+
+
+def registered_ndbuffers() -> list[str]:
+    """Return the registered NDBuffer class names, sorted."""
+    return _ndbuffer_registry.names()
+
+
+def default_buffer_prototype() -> BufferPrototype:
+    """Return the BufferPrototype of the default Buffer and NDBuffer classes.
+
+    The classes are looked up on every call (see ``get_buffer_class`` and
+    ``get_ndbuffer_class``), so a change of the environment variables takes effect at once.
+
+    Returns
+    -------
+    BufferPrototype
+    """
+    return BufferPrototype(buffer=get_buffer_class(), nd_buffer=get_ndbuffer_class())
