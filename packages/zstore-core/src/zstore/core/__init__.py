@@ -17,6 +17,13 @@ from zstore.core._byte_request import (
 from zstore.core._concurrency import concurrency_limit, concurrent_map
 from zstore.core._keys import normalize_prefix, validate_key
 from zstore.core._memory import MemoryStore
+from zstore.core._resolve import (
+    ENTRY_POINT_GROUP,
+    StoreLike,
+    make_store,
+    make_store_path,
+    store_resolvers,
+)
 from zstore.core._store import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_SIZE,
@@ -24,22 +31,31 @@ from zstore.core._store import (
     Store,
     coalesce_ranges,
 )
+from zstore.core._store_path import ANY_ACCESS_MODE, AccessModeLiteral, StorePath
 
 __all__ = [
+    "ANY_ACCESS_MODE",
     "DEFAULT_MAX_GAP",
     "DEFAULT_MAX_SIZE",
+    "ENTRY_POINT_GROUP",
     "READ_ONLY_MESSAGE",
+    "AccessModeLiteral",
     "ByteRequest",
     "MemoryStore",
     "OffsetByteRequest",
     "RangeByteRequest",
     "Store",
+    "StoreLike",
+    "StorePath",
     "SuffixByteRequest",
     "__version__",
     "coalesce_ranges",
     "concurrency_limit",
     "concurrent_map",
+    "make_store",
+    "make_store_path",
     "normalize_byte_range",
     "normalize_prefix",
+    "store_resolvers",
     "validate_key",
 ]

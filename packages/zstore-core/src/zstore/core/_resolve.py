@@ -1,0 +1,212 @@
+"""Turning a "store-like" (None, dict, Store, StorePath, path or URL) into a Store.
+
+Strings and paths are resolved by the store packages that are installed: each registers an
+entry point in the group ``zstore.stores`` whose value is a callable
+
+    resolve(store_like, *, mode, read_only, storage_options) -> Store | None
+
+returning None for anything it does not serve. zstore-core itself knows no file or network
+store, so when nothing claims a string the error says which distribution would.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol
+
+from zstore.core._memory import MemoryStore
+from zstore.core._store import Store
+from zstore.core._store_path import ANY_ACCESS_MODE, StorePath, normalize_path
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from zbuffer.core import Buffer
+    from zstore.core._store_path import AccessModeLiteral
+
+__all__ = ["ENTRY_POINT_GROUP", "StoreLike", "make_store", "make_store_path", "store_resolvers"]
+
+ENTRY_POINT_GROUP = "zstore.stores"
+"""The entry-point group store packages register their ``resolve`` callable in."""
+
+StoreLike = Store | StorePath | str | os.PathLike[str] | dict[str, "Buffer"]
+
+# A URL scheme of two or more characters, so a Windows drive ("C://x") is not one.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
+
+
+class StoreResolver(Protocol):
+    """The signature of a ``zstore.stores`` entry point."""
+
+    def __call__(
+        self,
+        store_like: str | os.PathLike[str],
+        *,
+        mode: AccessModeLiteral | None,
+        read_only: bool,
+        storage_options: dict[str, Any] | None,
+    ) -> Store | Awaitable[Store | None] | None: ...
+
+
+def store_resolvers() -> list[tuple[str, StoreResolver]]:
+    """Return the installed resolvers as ``(entry point name, callable)``, in trial order.
+
+    Names are tried in alphabetical order, except that ``local`` goes last: it serves any
+    local path, so more specific resolvers (``zip`` claims ``*.zip``) must see a path first.
+    This is the one place that reads entry points, so tests can patch it.
+    """
+    found = sorted(
+        entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name == "local", ep.name)
+    )
+    resolvers: list[tuple[str, StoreResolver]] = []
+    for entry_point in found:
+        try:
+            resolver = entry_point.load()
+        except Exception as error:
+            raise ImportError(
+                f"the {ENTRY_POINT_GROUP!r} entry point {entry_point.name!r} "
+                f"({entry_point.value}) failed to load: {error}"
+            ) from error
+        resolvers.append((entry_point.name, resolver))
+    return resolvers
+
+
+def _scheme(text: str) -> str | None:
+    match = _SCHEME.match(text)
+    return match.group(1).lower() if match else None
+
+
+def _missing_package_error(store_like: str | os.PathLike[str]) -> ImportError:
+    """The error for a string no installed store package claims: name the one to install."""
+    text = os.fspath(store_like)
+    scheme = _scheme(text)
+    if scheme is not None and scheme != "file":
+        dist, what = "zstore-fsspec", f"a {scheme}:// URL"
+    elif text.lower().rstrip("/").endswith(".zip"):
+        dist, what = "zstore-zip", "a .zip path"
+    else:
+        dist, what = "zstore-local", "a local path"
+    return ImportError(
+        f"no installed store package handles {text!r}: {what} is served by the {dist} "
+        f"distribution; install it with `pip install {dist}`"
+    )
+
+
+def _uses_storage_options(store_like: object) -> bool:
+    """Whether storage_options can mean anything for ``store_like`` (a remote URL)."""
+    if not isinstance(store_like, str):
+        return False
+    scheme = _scheme(store_like)
+    return scheme is not None and scheme not in ("file", "memory")
+
+
+async def make_store(
+    store_like: StoreLike | None,
+    *,
+    mode: AccessModeLiteral | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Store:
+    """Convert a store-like object into an open Store.
+
+    - ``Store``: returned as is; ``StorePath``: its store.
+    - ``dict``: a MemoryStore over that dict (the dict is the store); ``None``: a new
+      MemoryStore.
+    - ``str`` or ``os.PathLike``: the first installed ``zstore.stores`` resolver that claims
+      it (zstore-local for local paths, zstore-zip for ``*.zip``, zstore-fsspec for URLs).
+
+    Parameters
+    ----------
+    store_like : StoreLike or None
+        What to convert.
+    mode : {"r", "r+", "a", "w", "w-"}, optional
+        ``"r"`` makes new stores read-only; passed to resolvers.
+    storage_options : dict, optional
+        Options for remote (URL) stores; an error for anything else, as in zarr-python.
+
+    Returns
+    -------
+    Store
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is unknown.
+    TypeError
+        If ``store_like`` has an unsupported type, or ``storage_options`` would be unused.
+    ImportError
+        If no installed store package handles a string or path; the message names the
+        distribution to install.
+    """
+    if storage_options is not None and not _uses_storage_options(store_like):
+        raise TypeError(
+            "'storage_options' was provided but unused. 'storage_options' is only used "
+            "when the store is passed as a URL string with a remote scheme (e.g. s3://)."
+        )
+    if mode is not None and mode not in ANY_ACCESS_MODE:
+        raise ValueError(f"Invalid mode: {mode!r}, expected one of {ANY_ACCESS_MODE}")
+    read_only = mode == "r"
+
+    if isinstance(store_like, StorePath):
+        return store_like.store
+    if isinstance(store_like, Store):
+        return store_like
+    if isinstance(store_like, dict):
+        return await MemoryStore.open(store_dict=store_like, read_only=read_only)
+    if store_like is None:
+        return await MemoryStore.open(read_only=read_only)
+    if isinstance(store_like, str | os.PathLike):
+        for _name, resolve in store_resolvers():
+            result = resolve(
+                store_like, mode=mode, read_only=read_only, storage_options=storage_options
+            )
+            if inspect.isawaitable(result):
+                result = await result
+            if result is not None:
+                await result._ensure_open()
+                return result
+        raise _missing_package_error(store_like)
+    raise TypeError(f"Unsupported type for store_like: '{type(store_like).__name__}'")
+
+
+async def make_store_path(
+    store_like: StoreLike | None,
+    *,
+    path: str | None = "",
+    mode: AccessModeLiteral | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> StorePath:
+    """Convert a store-like object into a StorePath opened in ``mode``.
+
+    Parameters
+    ----------
+    store_like : StoreLike or None
+        What to convert; see :func:`make_store`. A StorePath is joined with ``path``.
+    path : str, optional
+        The path within the store.
+    mode : {"r", "r+", "a", "w", "w-"}, optional
+        The access mode, as in :meth:`StorePath.open`.
+    storage_options : dict, optional
+        Options for remote (URL) stores.
+
+    Returns
+    -------
+    StorePath
+
+    Raises
+    ------
+    TypeError, ValueError, ImportError, FileExistsError
+        As :func:`make_store` and :meth:`StorePath.open`.
+    """
+    normalized = normalize_path(path)
+    if isinstance(store_like, StorePath):
+        if storage_options:
+            raise TypeError(
+                "'storage_options' was provided but unused. 'storage_options' is only used "
+                "when the store is passed as a URL string with a remote scheme (e.g. s3://)."
+            )
+        return store_like / normalized
+    store = await make_store(store_like, mode=mode, storage_options=storage_options)
+    return await StorePath.open(store, path=normalized, mode=mode)

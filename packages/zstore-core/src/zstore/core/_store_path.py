@@ -1,0 +1,224 @@
+"""StorePath: a store plus a path inside it, as zarr-python's ``zarr.storage.StorePath``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Literal
+
+from zstore.core._keys import validate_key
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from zbuffer.core import Buffer, BufferPrototype
+    from zstore.core._byte_request import ByteRequest
+    from zstore.core._store import Store
+
+__all__ = ["ANY_ACCESS_MODE", "AccessModeLiteral", "StorePath", "normalize_path"]
+
+AccessModeLiteral = Literal["r", "r+", "a", "w", "w-"]
+ANY_ACCESS_MODE: Final = ("r", "r+", "a", "w", "w-")
+
+
+def normalize_path(path: str | None) -> str:
+    """Return ``path`` without leading or trailing ``/``, checked by the key rules.
+
+    ``""`` (or None) is the root. Leading and trailing slashes are dropped as zarr-python
+    does; anything else a key may not contain (``//``, ``.`` or ``..`` segments, backslash,
+    NUL) is a ValueError naming the path.
+    """
+    if path is None:
+        return ""
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str, got {type(path).__name__}: {path!r}")
+    stripped = path.strip("/")
+    if stripped == "":
+        return ""
+    try:
+        return validate_key(stripped)
+    except ValueError as error:
+        raise ValueError(f"path {path!r} is not a valid store path: {error}") from None
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part for part in parts if part)
+
+
+class StorePath:
+    """Path-like interface for a Store: a store and a path (key or directory) inside it.
+
+    Parameters
+    ----------
+    store : Store
+        The store.
+    path : str
+        The path within the store; leading and trailing ``/`` are dropped and the rest must
+        obey the key rules (see :func:`~zstore.core.validate_key`).
+    """
+
+    store: Store
+    path: str
+
+    def __init__(self, store: Store, path: str = "") -> None:
+        self.store = store
+        self.path = normalize_path(path)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the underlying store is read-only."""
+        return self.store.read_only
+
+    @classmethod
+    async def _create_open_instance(cls, store: Store, path: str) -> Self:
+        await store._ensure_open()
+        return cls(store, path)
+
+    @classmethod
+    async def open(cls, store: Store, path: str, mode: AccessModeLiteral | None = None) -> Self:
+        """Open a StorePath in ``mode``.
+
+        - None: open the store, change nothing.
+        - ``"r"``: read-only; on a writable store, a read-only view via ``with_read_only``.
+        - ``"r+"``, ``"a"``: read/write; nothing changes.
+        - ``"w"``: read/write; every key under ``path`` is deleted first.
+        - ``"w-"``: read/write; FileExistsError if ``path`` already holds keys.
+
+        Parameters
+        ----------
+        store : Store
+            The store.
+        path : str
+            The path within the store.
+        mode : {"r", "r+", "a", "w", "w-"}, optional
+            The access mode.
+
+        Returns
+        -------
+        StorePath
+
+        Raises
+        ------
+        ValueError
+            If ``mode`` is unknown, or is not ``"r"`` while the store is read-only.
+        FileExistsError
+            If ``mode`` is ``"w-"`` and ``path`` already contains data.
+        """
+        if mode is None:
+            return await cls._create_open_instance(store, path)
+        if mode not in ANY_ACCESS_MODE:
+            raise ValueError(f"Invalid mode: {mode!r}, expected one of {ANY_ACCESS_MODE}")
+        if store.read_only:
+            if mode != "r":
+                raise ValueError(
+                    f"Store is read-only but mode is {mode!r}. Create a writable store or "
+                    "use 'r' mode."
+                )
+            self = await cls._create_open_instance(store, path)
+        elif mode == "r":
+            try:
+                read_only_store = store.with_read_only(True)
+            except NotImplementedError as error:
+                raise ValueError(
+                    "Store is not read-only but mode is 'r'. Unable to create a read-only "
+                    "copy of the store. Please use a read-only store or a storage class "
+                    "that implements .with_read_only()."
+                ) from error
+            self = await cls._create_open_instance(read_only_store, path)
+        else:
+            self = await cls._create_open_instance(store, path)
+
+        if mode == "w-" and not await self.is_empty():
+            raise FileExistsError(
+                f"Cannot create '{path}' with mode 'w-' because it already contains data. "
+                "Use mode 'w' to overwrite or 'a' to append."
+            )
+        if mode == "w":
+            await self.delete_dir()
+        return self
+
+    async def get(
+        self,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """Read the value at this path.
+
+        Parameters
+        ----------
+        prototype : BufferPrototype, optional
+            The prototype of the returned buffer; the default prototype if None.
+        byte_range : ByteRequest, optional
+            The bytes to read.
+
+        Returns
+        -------
+        Buffer or None
+            The bytes, or None if the key does not exist.
+        """
+        if prototype is None:
+            from zbuffer.core import default_buffer_prototype
+
+            prototype = default_buffer_prototype()
+        return await self.store.get(self.path, prototype=prototype, byte_range=byte_range)
+
+    async def set(self, value: Buffer, byte_range: ByteRequest | None = None) -> None:
+        """Write ``value`` at this path.
+
+        Parameters
+        ----------
+        value : Buffer
+            The bytes.
+        byte_range : ByteRequest, optional
+            Must be None: stores do not support partial writes.
+
+        Raises
+        ------
+        NotImplementedError
+            If ``byte_range`` is given.
+        """
+        if byte_range is not None:
+            raise NotImplementedError("Store.set does not have partial writes yet")
+        await self.store.set(self.path, value)
+
+    async def delete(self) -> None:
+        """Delete the key at this path (a no-op if it is missing)."""
+        await self.store.delete(self.path)
+
+    async def delete_dir(self) -> None:
+        """Delete every key under this path, as a directory."""
+        await self.store.delete_dir(self.path)
+
+    async def set_if_not_exists(self, default: Buffer) -> None:
+        """Write ``default`` at this path unless a value is already there.
+
+        Parameters
+        ----------
+        default : Buffer
+            The bytes to write if the key is missing.
+        """
+        await self.store.set_if_not_exists(self.path, default)
+
+    async def exists(self) -> bool:
+        """Whether a value exists at this path."""
+        return await self.store.exists(self.path)
+
+    async def is_empty(self) -> bool:
+        """Whether no key lies under this path, as a directory."""
+        return await self.store.is_empty(self.path)
+
+    def __truediv__(self, other: str) -> StorePath:
+        """Join ``other`` to this path: ``StorePath(store, "a") / "b"`` is ``a/b``."""
+        return self.__class__(self.store, _join(self.path, normalize_path(other)))
+
+    def __str__(self) -> str:
+        return _join(str(self.store), self.path)
+
+    def __repr__(self) -> str:
+        return f"StorePath({self.store.__class__.__name__}, '{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        """Two StorePaths are equal if their stores and paths are equal."""
+        if not isinstance(other, StorePath):
+            return NotImplemented
+        return self.store == other.store and self.path == other.path
+
+    __hash__ = None  # type: ignore[assignment]
