@@ -632,6 +632,17 @@ class ZipArchive:
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
+    def __del__(self) -> None:
+        # A store that is dropped without close() still publishes its writes, as
+        # zarr-python's ZipStore does (zipfile writes its central directory when
+        # collected); if that fails, the original archive is left as it was.
+        if getattr(self, "_closed", True):
+            return
+        try:
+            self.close()
+        except Exception:
+            self.discard()
+
 
 def check_compression(compression: int) -> None:
     """Refuse a compression method zipfile cannot write, before anything is written."""

@@ -185,15 +185,18 @@ class ZipStore(Store):
         )
 
     def __getstate__(self) -> dict[str, Any]:
+        """Pickle the store's settings; a writable store publishes pending writes first.
+
+        Pickling a writable store with unpublished writes or deletes publishes them (as
+        :meth:`close` does; the store reopens on next use), so the copy, in this process or
+        another, sees everything written so far. The copy opens the archive in mode 'a'
+        ('r' if read-only). Writing from the copy and the original at once is not
+        supported: each publishes on close, and a close that finds the archive changed by
+        the other raises instead of overwriting it, so no data is lost silently.
+        """
         archive = self._archive
         if archive is not None and archive.modified:
-            raise TypeError(
-                f"cannot pickle {self!r} while it has unpublished writes or deletes: a "
-                "ZipStore publishes them on close(). Call close() first; the unpickled copy "
-                "then reopens the archive in mode 'a'. Read-only stores pickle at any time. "
-                "Do not write to one archive from two processes at once: close() refuses to "
-                "overwrite an archive another writer changed."
-            )
+            self.close()
         return {
             "path": self.path,
             "mode": self._mode,
