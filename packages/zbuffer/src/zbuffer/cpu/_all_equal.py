@@ -47,9 +47,9 @@ _UINT_OF_SIZE: dict[int, np.dtype[Any]] = {
 # Elements in the first block: a chunk that is not uniform usually differs early, and a
 # small first block finds that for the price of a few microseconds.
 _FIRST_BLOCK = 1 << 12
-# Largest block: its boolean scratch (64 KiB) and the data it covers stay in cache, while
+# Largest block: its boolean scratch (128 KiB) and the data it covers stay in cache, while
 # the Python overhead per block (a few microseconds) stays small against the work.
-_MAX_BLOCK = 1 << 16
+_MAX_BLOCK = 1 << 17
 
 
 def numpy_all_equal(data: npt.NDArray[Any], other: Any, equal_nan: bool) -> bool:
