@@ -1,0 +1,189 @@
+"""make_store / make_store_path, including resolution through the zstore.stores group."""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from zbuffer.cpu import Buffer
+from zstore.core import MemoryStore, Store, StorePath, _resolve, make_store, make_store_path
+
+if TYPE_CHECKING:
+    from zbuffer.core import Buffer as AnyBuffer
+
+
+async def test_none_gives_a_new_open_memory_store() -> None:
+    first = await make_store(None)
+    second = await make_store(None)
+    assert isinstance(first, MemoryStore)
+    assert first._is_open
+    assert isinstance(second, MemoryStore)
+    assert first._store_dict is not second._store_dict
+
+
+async def test_a_dict_becomes_the_store() -> None:
+    data: dict[str, AnyBuffer] = {}
+    store = await make_store(data)
+    assert isinstance(store, MemoryStore)
+    await store.set("k", Buffer.from_bytes(b"1"))
+    assert "k" in data
+
+
+async def test_mode_r_makes_the_memory_store_read_only() -> None:
+    store = await make_store({}, mode="r")
+    assert store.read_only
+
+
+async def test_stores_and_store_paths_pass_through() -> None:
+    store = MemoryStore()
+    assert await make_store(store) is store
+    assert await make_store(StorePath(store, "a")) is store
+    path = StorePath(store, "a")
+    assert await make_store_path(path, path="b") == StorePath(store, "a/b")
+
+
+async def test_make_store_path_opens_in_mode() -> None:
+    data: dict[str, AnyBuffer] = {"g/a": Buffer.from_bytes(b"1")}
+    with pytest.raises(FileExistsError):
+        await make_store_path(data, path="g", mode="w-")
+    path = await make_store_path(data, path="g", mode="w")
+    assert data == {}
+    assert path.path == "g"
+    read_only = await make_store_path(None, mode="r")
+    assert read_only.read_only
+
+
+async def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="Invalid mode"):
+        await make_store(None, mode="rw")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Unsupported type for store_like: 'int'"):
+        await make_store(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="storage_options"):
+        await make_store({}, storage_options={"anon": True})
+    with pytest.raises(TypeError, match="storage_options"):
+        await make_store_path(StorePath(MemoryStore()), storage_options={"anon": True})
+
+
+class Recorder:
+    """A fake resolver that claims what ``claims`` accepts and records its calls."""
+
+    def __init__(self, name: str, claims: Any) -> None:
+        self.name = name
+        self.claims = claims
+        self.calls: list[tuple[object, dict[str, Any]]] = []
+
+    def __call__(self, store_like: object, **kwargs: Any) -> Store | None:
+        self.calls.append((store_like, kwargs))
+        if self.claims(os.fspath(store_like)):  # type: ignore[call-overload]
+            return MemoryStore(read_only=kwargs["read_only"])
+        return None
+
+
+async def test_strings_resolve_through_the_first_resolver_that_claims_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    zip_ = Recorder("zip", lambda s: s.endswith(".zip"))
+    local = Recorder("local", lambda s: "://" not in s)
+    monkeypatch.setattr(_resolve, "store_resolvers", lambda: [("zip", zip_), ("local", local)])
+
+    store = await make_store("data.zip", mode="r")
+    assert isinstance(store, MemoryStore)
+    assert store.read_only
+    assert store._is_open
+    assert zip_.calls == [("data.zip", {"mode": "r", "read_only": True, "storage_options": None})]
+    assert local.calls == [], "a later resolver was asked after one claimed the path"
+
+    await make_store(Path("some/dir"), mode="a")
+    assert local.calls[-1][0] == Path("some/dir")
+    assert local.calls[-1][1]["read_only"] is False
+
+
+async def test_async_resolvers_are_awaited(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def resolve(store_like: object, **kwargs: Any) -> Store | None:
+        return MemoryStore()
+
+    monkeypatch.setattr(_resolve, "store_resolvers", lambda: [("x", resolve)])
+    assert isinstance(await make_store("anything"), MemoryStore)
+
+
+async def test_storage_options_reach_resolvers_for_remote_urls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    remote = Recorder("fsspec", lambda s: s.startswith("s3://"))
+    monkeypatch.setattr(_resolve, "store_resolvers", lambda: [("fsspec", remote)])
+    await make_store("s3://bucket/key", storage_options={"anon": True})
+    assert remote.calls[0][1]["storage_options"] == {"anon": True}
+    with pytest.raises(TypeError, match="storage_options"):
+        await make_store("local/path", storage_options={"anon": True})
+
+
+@pytest.mark.parametrize(
+    ("store_like", "dist"),
+    [
+        ("data.zip", "zstore-zip"),
+        ("DATA.ZIP", "zstore-zip"),
+        (Path("dir/archive.zip"), "zstore-zip"),
+        ("s3://bucket/key", "zstore-fsspec"),
+        ("gs://bucket/key", "zstore-fsspec"),
+        ("http://host/data", "zstore-fsspec"),
+        ("https://host/data.zip", "zstore-fsspec"),
+        ("memory://x", "zstore-fsspec"),
+        ("some/local/dir", "zstore-local"),
+        (Path("/tmp/data"), "zstore-local"),
+        ("file:///tmp/data", "zstore-local"),
+        ("C:\\data", "zstore-local"),
+    ],
+)
+async def test_unclaimed_strings_say_which_distribution_to_install(
+    monkeypatch: pytest.MonkeyPatch, store_like: str | Path, dist: str
+) -> None:
+    monkeypatch.setattr(_resolve, "store_resolvers", list)
+    with pytest.raises(ImportError) as info:
+        await make_store(store_like)
+    message = str(info.value)
+    assert f"pip install {dist}" in message, message
+    assert repr(os.fspath(store_like)) in message, message
+
+
+def fake_entry_points(*pairs: tuple[str, str]) -> Any:
+    def lookup(*, group: str) -> list[EntryPoint]:
+        assert group == "zstore.stores"
+        return [EntryPoint(name, value, group) for name, value in pairs]
+
+    return lookup
+
+
+def test_entry_points_are_loaded_in_order_with_local_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        _resolve,
+        "entry_points",
+        fake_entry_points(
+            ("local", "zstore.core:MemoryStore"),
+            ("zip", "zstore.core:StorePath"),
+            ("fsspec", "zstore.core:make_store"),
+        ),
+    )
+    resolvers = _resolve.store_resolvers()
+    assert [name for name, _ in resolvers] == ["fsspec", "zip", "local"]
+    assert resolvers[2][1] is MemoryStore  # type: ignore[comparison-overlap]
+
+
+def test_a_broken_entry_point_is_an_import_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        _resolve, "entry_points", fake_entry_points(("broken", "no_such_module_xyz:resolve"))
+    )
+    with pytest.raises(ImportError, match=r"'broken'.*no_such_module_xyz"):
+        _resolve.store_resolvers()
+
+
+def test_installed_entry_points_are_callables() -> None:
+    resolvers = _resolve.store_resolvers()
+    assert all(callable(resolve) for _, resolve in resolvers), resolvers

@@ -1,0 +1,501 @@
+"""MemoryStore: aliasing, views, the key index, read-only, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zbuffer.cpu import Buffer
+from zstore.core import (
+    READ_ONLY_MESSAGE,
+    MemoryStore,
+    OffsetByteRequest,
+    RangeByteRequest,
+    SuffixByteRequest,
+)
+
+if TYPE_CHECKING:
+    from zbuffer.core import Buffer as AnyBuffer
+    from zbuffer.core import BufferPrototype
+
+
+def buf(data: bytes) -> Buffer:
+    return Buffer.from_bytes(data)
+
+
+async def keys_of(it: object) -> list[str]:
+    return sorted([k async for k in it])  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- aliasing and views
+
+
+async def test_later_changes_to_the_callers_array_do_not_reach_the_store(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    array = np.arange(16, dtype="B")
+    await store.set("k", Buffer.from_array_like(array))
+    array[:] = 255
+    got = await store.get("k", proto)
+    assert got is not None
+    assert got.to_bytes() == bytes(range(16)), "the store aliased the caller's array"
+
+
+async def test_get_returns_views_of_stored_memory_not_copies(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    await store.set("k", buf(b"0123456789"))
+    whole = await store.get("k", proto)
+    part = await store.get("k", proto, RangeByteRequest(2, 5))
+    again = await store.get("k", proto)
+    assert whole is not None
+    assert part is not None
+    assert again is not None
+    assert part.to_bytes() == b"234"
+    assert np.shares_memory(whole.as_numpy_array(), part.as_numpy_array())
+    assert np.shares_memory(whole.as_numpy_array(), again.as_numpy_array())
+
+
+async def test_returned_views_are_read_only_so_callers_cannot_corrupt_the_store(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    await store.set("k", buf(b"abc"))
+    got = await store.get("k", proto)
+    assert got is not None
+    with pytest.raises(ValueError, match="read-only"):
+        got.as_numpy_array()[0] = 0
+    after = await store.get("k", proto)
+    assert after is not None
+    assert after.to_bytes() == b"abc"
+
+
+async def test_set_copies_exactly_once(store: MemoryStore) -> None:
+    value = buf(b"xyz")
+    await store.set("k", value)
+    stored = store._store_dict["k"]
+    assert not np.shares_memory(stored.as_numpy_array(), value.as_numpy_array())
+
+
+async def test_values_passed_in_a_user_dict_are_stored_as_is(proto: BufferPrototype) -> None:
+    value = buf(b"mine")
+    store = MemoryStore({"k": value})
+    got = await store.get("k", proto)
+    assert got is value
+
+
+# ---------------------------------------------------------------- byte ranges
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (None, b"0123456789"),
+        (RangeByteRequest(0, 0), b""),
+        (RangeByteRequest(3, 7), b"3456"),
+        (RangeByteRequest(8, 100), b"89"),
+        (RangeByteRequest(20, 30), b""),
+        (OffsetByteRequest(7), b"789"),
+        (OffsetByteRequest(10), b""),
+        (SuffixByteRequest(3), b"789"),
+        (SuffixByteRequest(50), b"0123456789"),
+        (SuffixByteRequest(0), b""),
+    ],
+)
+async def test_get_byte_ranges(
+    store: MemoryStore,
+    proto: BufferPrototype,
+    request_: RangeByteRequest | OffsetByteRequest | SuffixByteRequest | None,
+    expected: bytes,
+) -> None:
+    await store.set("k", buf(b"0123456789"))
+    got = await store.get("k", proto, request_)
+    assert got is not None
+    assert isinstance(got, proto.buffer)
+    assert got.to_bytes() == expected
+
+
+async def test_ranges_of_an_empty_value(store: MemoryStore, proto: BufferPrototype) -> None:
+    await store.set("empty", buf(b""))
+    for request_ in (None, RangeByteRequest(0, 5), OffsetByteRequest(1), SuffixByteRequest(2)):
+        got = await store.get("empty", proto, request_)
+        assert got is not None
+        assert got.to_bytes() == b""
+
+
+async def test_unknown_range_type_is_an_error(store: MemoryStore, proto: BufferPrototype) -> None:
+    await store.set("k", buf(b"abc"))
+    with pytest.raises(TypeError, match="Unexpected byte_range, got"):
+        await store.get("k", proto, (0, 1))  # type: ignore[arg-type]
+
+
+async def test_get_partial_values_and_get_ranges(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    await store.set("k", buf(b"0123456789"))
+    got = await store.get_partial_values(
+        proto, [("k", RangeByteRequest(0, 2)), ("missing", None), ("k", SuffixByteRequest(1))]
+    )
+    assert [g.to_bytes() if g is not None else None for g in got] == [b"01", None, b"9"]
+    ranges = [RangeByteRequest(5, 6), None, OffsetByteRequest(8)]
+    results = [
+        (i, b.to_bytes() if b else None) async for i, b in store.get_ranges("k", ranges, proto)
+    ]
+    assert sorted(results) == [(0, b"5"), (1, b"0123456789"), (2, b"89")]
+
+
+# ---------------------------------------------------------------- keys and missing
+
+
+@pytest.mark.parametrize("bad", ["", "/a", "a//b", "../x", "a/./b", "a\\b", "a\x00", "a/"])
+async def test_every_operation_rejects_bad_keys_and_changes_nothing(
+    store: MemoryStore, proto: BufferPrototype, bad: str
+) -> None:
+    await store.set("ok", buf(b"1"))
+    for call in (
+        store.get(bad, proto),
+        store.set(bad, buf(b"x")),
+        store.set_if_not_exists(bad, buf(b"x")),
+        store.delete(bad),
+        store.exists(bad),
+        store.getsize(bad),
+        store._set_many([("fine", buf(b"x")), (bad, buf(b"x"))]),
+    ):
+        with pytest.raises(ValueError, match="key"):
+            await call
+    assert await keys_of(store.list()) == ["ok"], "a rejected call changed the store"
+
+
+async def test_missing_keys(store: MemoryStore, proto: BufferPrototype) -> None:
+    assert await store.get("nope", proto) is None
+    assert not await store.exists("nope")
+    await store.delete("nope")  # a no-op
+    with pytest.raises(FileNotFoundError, match="nope"):
+        await store.getsize("nope")
+
+
+async def test_set_requires_a_buffer(store: MemoryStore) -> None:
+    with pytest.raises(TypeError, match="must be a Buffer"):
+        await store.set("k", b"bytes")  # type: ignore[arg-type]
+    assert not await store.exists("k")
+
+
+# ---------------------------------------------------------------- directories
+
+
+async def make_tree(store: MemoryStore) -> None:
+    for key in ["foo/a", "foo/b/c", "foo/b/d", "foo-bar/x", "foo", "cc/0", "zarr.json"]:
+        await store.set(key, buf(key.encode()))
+
+
+async def test_directory_semantics_never_match_a_sibling_prefix(store: MemoryStore) -> None:
+    await make_tree(store)
+    assert await keys_of(store.list_dir("foo")) == ["a", "b"]
+    assert await keys_of(store.list_dir("foo/")) == ["a", "b"]
+    assert await keys_of(store.list_dir("")) == ["cc", "foo", "foo-bar", "zarr.json"]
+    assert await keys_of(store.list_dir("foo/b")) == ["c", "d"]
+    assert await keys_of(store.list_dir("nothing")) == []
+    assert await store.getsize_prefix("foo") == len(b"foo/a") + 2 * len(b"foo/b/c")
+    assert not await store.is_empty("foo")
+    assert await store.is_empty("fo")
+    assert await store.is_empty("foo/a")
+    await store.delete_dir("foo")
+    assert await keys_of(store.list()) == ["cc/0", "foo", "foo-bar/x", "zarr.json"]
+
+
+async def test_list_prefix_is_a_plain_string_match(store: MemoryStore) -> None:
+    await make_tree(store)
+    assert await keys_of(store.list_prefix("foo")) == [
+        "foo",
+        "foo-bar/x",
+        "foo/a",
+        "foo/b/c",
+        "foo/b/d",
+    ]
+    assert await keys_of(store.list_prefix("foo/")) == ["foo/a", "foo/b/c", "foo/b/d"]
+    assert len(await keys_of(store.list_prefix(""))) == 7
+
+
+async def test_delete_dir_root_and_clear_empty_the_store(store: MemoryStore) -> None:
+    await make_tree(store)
+    await store.delete_dir("")
+    assert await store.is_empty("")
+    await make_tree(store)
+    await store.clear()
+    assert await keys_of(store.list()) == []
+    assert await store.getsize_prefix("") == 0
+
+
+@pytest.mark.parametrize("bad", ["a//b", "../x", "/a"])
+async def test_bad_prefixes_are_rejected(store: MemoryStore, bad: str) -> None:
+    await make_tree(store)
+    with pytest.raises(ValueError, match="prefix"):
+        await store.delete_dir(bad)
+    with pytest.raises(ValueError, match="prefix"):
+        await keys_of(store.list_dir(bad))
+    assert len(await keys_of(store.list())) == 7
+
+
+# ---------------------------------------------------------------- read-only
+
+
+async def test_every_write_path_is_refused_when_read_only(proto: BufferPrototype) -> None:
+    writable = MemoryStore()
+    await writable.set("k", buf(b"v"))
+    store = writable.with_read_only(True)
+    assert store.read_only
+    assert not store._is_open
+    for call in (
+        store.set("k", buf(b"x")),
+        store.set("new", buf(b"x")),
+        store.set_if_not_exists("new", buf(b"x")),
+        store.delete("k"),
+        store.delete_dir(""),
+        store.clear(),
+        store._set_many([("new", buf(b"x"))]),
+    ):
+        with pytest.raises(ValueError, match=READ_ONLY_MESSAGE):
+            await call
+    got = await store.get("k", proto)
+    assert got is not None
+    assert got.to_bytes() == b"v"
+    assert await keys_of(writable.list()) == ["k"]
+
+
+async def test_read_only_is_not_settable() -> None:
+    store = MemoryStore()
+    with pytest.raises(AttributeError):
+        store.read_only = True  # type: ignore[misc]
+
+
+async def test_with_read_only_shares_data_and_index(proto: BufferPrototype) -> None:
+    writable = MemoryStore()
+    reader = writable.with_read_only(True)
+    await writable.set("a/b", buf(b"1"))
+    assert await keys_of(reader.list_dir("a")) == ["b"]
+    assert await reader.getsize_prefix("a") == 1
+
+
+# ---------------------------------------------------------------- lifecycle, eq, pickle
+
+
+async def test_open_twice_is_an_error_and_context_managers_close() -> None:
+    store = await MemoryStore.open()
+    with pytest.raises(ValueError, match="store is already open"):
+        await store._open()
+    with store:
+        assert store._is_open
+    assert not store._is_open
+    async with MemoryStore() as opened:
+        assert opened._is_open
+    assert not opened._is_open
+
+
+async def test_get_and_set_open_a_closed_store(proto: BufferPrototype) -> None:
+    store = MemoryStore()
+    await store.set("k", buf(b"1"))
+    assert store._is_open
+    store.close()
+    assert await store.get("k", proto) is not None
+    assert store._is_open
+
+
+async def test_pickle_gives_an_equal_working_store(proto: BufferPrototype) -> None:
+    store = MemoryStore()
+    await store.set("a/b", buf(b"123"))
+    loaded = pickle.loads(pickle.dumps(store))
+    assert loaded == store
+    await loaded.set("a/c", buf(b"4"))
+    assert await keys_of(loaded.list_dir("a")) == ["b", "c"]
+    assert await keys_of(store.list_dir("a")) == ["b"], "the copy shares state with the original"
+
+
+async def test_equality(proto: BufferPrototype) -> None:
+    a, b = MemoryStore(), MemoryStore()
+    assert a == b
+    await a.set("k", buf(b"1"))
+    assert a != b
+    await b.set("k", buf(b"1"))
+    assert a == b
+    assert a != a.with_read_only(True)
+    assert str(a).startswith("memory://")
+    assert "MemoryStore" in repr(a)
+
+
+# ---------------------------------------------------------------- user dicts
+
+
+async def test_a_user_dict_is_the_store() -> None:
+    data: dict[str, AnyBuffer] = {}
+    store = MemoryStore(data)
+    await store.set("a/b", buf(b"1"))
+    assert list(data) == ["a/b"]
+
+
+async def test_direct_dict_changes_that_add_or_remove_keys_are_seen_by_listings() -> None:
+    data: dict[str, AnyBuffer] = {"a/x": buf(b"1")}
+    store = MemoryStore(data)
+    assert await keys_of(store.list_dir("a")) == ["x"]
+    data["a/y"] = buf(b"22")
+    assert await keys_of(store.list_dir("a")) == ["x", "y"]
+    assert await store.getsize_prefix("a") == 3
+    del data["a/x"]
+    assert await keys_of(store.list_prefix("a/")) == ["a/y"]
+    assert not await store.is_empty("a")
+
+
+async def test_two_stores_over_one_dict_share_the_index() -> None:
+    data: dict[str, AnyBuffer] = {}
+    first, second = MemoryStore(data), MemoryStore(data)
+    await first.set("a/1", buf(b"1"))
+    await second.delete("a/1")
+    await second.set("a/2", buf(b"2"))
+    assert await keys_of(first.list_dir("a")) == ["2"]
+
+
+# ---------------------------------------------------------------- index vs a dict model
+
+key_st = st.lists(
+    st.sampled_from(["a", "b", "a-b", "c", "0", "zarr.json"]), min_size=1, max_size=3
+).map("/".join)
+op_st = st.one_of(
+    st.tuples(st.just("set"), key_st, st.binary(max_size=4)),
+    st.tuples(st.just("delete"), key_st, st.just(b"")),
+    st.tuples(st.just("delete_dir"), key_st, st.just(b"")),
+    st.tuples(st.just("set_if_not_exists"), key_st, st.binary(max_size=4)),
+    st.tuples(st.just("set_many"), key_st, st.binary(max_size=4)),
+)
+
+
+def model_list_dir(model: dict[str, bytes], prefix: str) -> list[str]:
+    directory = prefix + "/" if prefix else ""
+    return sorted({k[len(directory) :].split("/")[0] for k in model if k.startswith(directory)})
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(op_st, max_size=40), probe=st.one_of(st.just(""), key_st))
+def test_index_agrees_with_a_dict_model_under_random_operations(
+    ops: list[tuple[str, str, bytes]], probe: str
+) -> None:
+    async def run() -> None:
+        store = MemoryStore()
+        model: dict[str, bytes] = {}
+        for op, key, value in ops:
+            if op == "set":
+                await store.set(key, buf(value))
+                model[key] = value
+            elif op == "set_many":
+                await store._set_many([(key, buf(value)), (key + "/m", buf(value))])
+                model[key] = value
+                model[key + "/m"] = value
+            elif op == "set_if_not_exists":
+                await store.set_if_not_exists(key, buf(value))
+                model.setdefault(key, value)
+            elif op == "delete":
+                await store.delete(key)
+                model.pop(key, None)
+            else:
+                await store.delete_dir(key)
+                for k in [k for k in model if k.startswith(key + "/")]:
+                    del model[k]
+        assert await keys_of(store.list()) == sorted(model)
+        assert await keys_of(store.list_prefix(probe)) == sorted(
+            k for k in model if k.startswith(probe)
+        )
+        assert await keys_of(store.list_dir(probe)) == model_list_dir(model, probe)
+        directory = probe + "/" if probe else ""
+        under = [k for k in model if k.startswith(directory)]
+        assert await store.is_empty(probe) == (not under)
+        assert await store.getsize_prefix(probe) == sum(len(model[k]) for k in under)
+        for key, value in model.items():
+            assert await store.getsize(key) == len(value)
+
+    asyncio.run(run())
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_many_threads_writing_and_deleting_keep_the_index_consistent(
+    proto: BufferPrototype,
+) -> None:
+    store = MemoryStore()
+    n_threads, per_thread = 8, 200
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_threads)
+
+    def worker(t: int) -> None:
+        async def run() -> None:
+            barrier.wait()
+            for i in range(per_thread):
+                await store.set(f"t{t}/k{i}", buf(bytes([t, i % 256])))
+                if i % 3 == 0:
+                    await store.delete(f"t{t}/k{i}")
+                _ = [k async for k in store.list_dir("")]
+
+        try:
+            asyncio.run(run())
+        except BaseException as error:  # reported below, in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+    async def check() -> None:
+        expected = sorted(
+            f"t{t}/k{i}" for t in range(n_threads) for i in range(per_thread) if i % 3
+        )
+        assert await keys_of(store.list()) == expected
+        assert await keys_of(store.list_prefix("")) == expected
+        assert await store.getsize_prefix("") == 2 * len(expected)
+        for t in range(n_threads):
+            assert await keys_of(store.list_dir(f"t{t}")) == sorted(
+                f"k{i}" for i in range(per_thread) if i % 3
+            )
+
+    asyncio.run(check())
+
+
+def test_set_if_not_exists_racing_threads_exactly_one_wins(proto: BufferPrototype) -> None:
+    store = MemoryStore()
+    n = 16
+    barrier = threading.Barrier(n)
+
+    def worker(t: int) -> None:
+        barrier.wait()
+        asyncio.run(store.set_if_not_exists("race", buf(bytes([t]))))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winner = asyncio.run(store.get("race", proto))
+    assert winner is not None
+    assert len(winner) == 1
+    assert len(store._store_dict) == 1
+
+
+async def test_many_coroutines_set_and_get_without_lost_values(proto: BufferPrototype) -> None:
+    store = MemoryStore()
+
+    async def write_then_read(i: int) -> bytes:
+        await store.set(f"c/{i}", buf(i.to_bytes(4, "little")))
+        await asyncio.sleep(0)
+        got = await store.get(f"c/{i}", proto)
+        assert got is not None
+        return got.to_bytes()
+
+    results = await asyncio.gather(*(write_then_read(i) for i in range(500)))
+    assert results == [i.to_bytes(4, "little") for i in range(500)]
+    assert len(await keys_of(store.list_dir("c"))) == 500
