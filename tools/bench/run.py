@@ -394,10 +394,10 @@ async def memory_list_prefix(side: Side, ctx: Ctx) -> None:
     expect(all(len(g) == n3 for g in got), "list_prefix returned a wrong number of keys")
 
 
-@workload("memory getsize_prefix 10 x 10k among 100k", MEM, needs=MEM_NEEDS, target=20)
+@workload("memory getsize_prefix 5 x 10k among 100k", MEM, needs=MEM_NEEDS, target=20)
 async def memory_getsize_prefix(side: Side, ctx: Ctx) -> None:
     store, n1, n2, n3 = await hierarchy_store(side, ctx, fresh=True)
-    prefixes = [f"g{i}" for i in range(n1)]
+    prefixes = [f"g{i}" for i in range(0, n1, 2)]
     with ctx.timed(ops=len(prefixes)):
         sizes = [await store.getsize_prefix(p) for p in prefixes]
     expect(all(s == n2 * n3 * 64 for s in sizes), f"getsize_prefix gave {sizes[:3]}")
