@@ -123,16 +123,32 @@ class Dispatcher:
                     return
                 count = min(_BATCH, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(count)]
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
-            for func, future, loop in batch:
-                try:
-                    item = (future, True, func())
-                except BaseException as exc:
-                    item = (future, False, exc)
-                by_loop.setdefault(loop, []).append(item)
+            by_loop = _run_batch(batch)
+            # Drop the calls before waking the callers: a caller that then drops its store
+            # must not find it kept alive by this thread.
+            del batch
             for loop, results in by_loop.items():
                 try:
                     loop.call_soon_threadsafe(_deliver, results)
                 except RuntimeError:
                     # The loop was closed while we worked: nobody is waiting any more.
                     pass
+            by_loop.clear()
+
+
+def _run_batch(
+    batch: list[_Job],
+) -> dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    while batch:
+        job = batch.pop(0)
+        by_loop.setdefault(job[2], []).append(_call(job))
+    return by_loop
+
+
+def _call(job: _Job) -> tuple[asyncio.Future[Any], bool, Any]:
+    func, future, _ = job
+    try:
+        return (future, True, func())
+    except BaseException as exc:
+        return (future, False, exc)

@@ -1,0 +1,321 @@
+"""Overwrites, deletes, duplicates, modes, pickling and concurrency of ZipStore."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import warnings
+import zipfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import RangeByteRequest, SuffixByteRequest
+
+from zstore.zip import ArchiveError, ZipStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def buf(data: bytes) -> Buffer:
+    return Buffer.from_bytes(data)
+
+
+async def read(store: ZipStore, key: str, byte_range: object = None) -> bytes | None:
+    value = await store.get(key, buffer_prototype, byte_range)  # type: ignore[arg-type]
+    return None if value is None else value.to_bytes()
+
+
+async def keys(store: ZipStore) -> list[str]:
+    return sorted([k async for k in store.list()])
+
+
+def names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None, f"{path} has a corrupt member"
+        return zf.namelist()
+
+
+# ---------------------------------------------------------------- overwrites and duplicates
+
+
+async def test_overwrite_reads_latest_value_and_lists_key_once(tmp_path: Path) -> None:
+    store = await ZipStore.open(tmp_path / "x.zip", mode="w")
+    for i in range(5):
+        await store.set("a/0", buf(b"v%d" % i))
+    assert await read(store, "a/0") == b"v4", "an overwritten key must read its latest value"
+    assert await keys(store) == ["a/0"], "an overwritten key must be listed once"
+    assert [n async for n in store.list_dir("a")] == ["0"]
+    assert await store.getsize("a/0") == 2
+
+
+async def test_archive_holds_each_key_once_after_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "x.zip"
+    store = await ZipStore.open(path, mode="w")
+    for i in range(3):
+        await store.set("k", buf(bytes([i]) * 1000))
+        await store.set("other", buf(b"o"))
+    store.close()
+    assert sorted(names(path)) == ["k", "other"], "close() must compact duplicate entries"
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("k") == bytes([2]) * 1000
+    assert path.stat().st_size < 2500, "dead copies must not stay in the file"
+
+
+async def test_overwrite_in_append_mode_of_existing_member(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("a/c/0", buf(b"new"))
+    assert await read(store, "a/c/0") == b"new"
+    store.close()
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.namelist().count("a/c/0") == 1
+        assert zf.read("a/c/0") == b"new"
+        assert zf.read("zarr.json") == b"{}", "untouched members must survive compaction"
+
+
+async def test_archive_with_duplicate_names_reads_last_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "dup.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("k", b"old")
+            zf.writestr("k", b"new")
+            zf.writestr("j", b"j")
+    store = await ZipStore.open(path, mode="a")
+    assert await read(store, "k") == b"new", "the last entry of a duplicated name wins"
+    assert await keys(store) == ["j", "k"]
+    await store.set("j", buf(b"J"))
+    store.close()
+    assert sorted(names(path)) == ["j", "k"]
+
+
+async def test_keys_written_in_one_session_and_deleted_vanish_from_archive(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.zip"
+    store = await ZipStore.open(path, mode="w")
+    await store._set_many([("g/zarr.json", buf(b"{}")), ("g/c/0", buf(b"0")), ("h", buf(b"h"))])
+    await store.delete("h")
+    await store.delete_dir("g/c")
+    assert await keys(store) == ["g/zarr.json"]
+    store.close()
+    assert names(path) == ["g/zarr.json"]
+
+
+async def test_delete_of_existing_member_in_append_mode(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    assert store.supports_deletes
+    await store.delete("zarr.json")
+    assert await read(store, "zarr.json") is None
+    await store.delete_dir("a")
+    assert await store.is_empty("")
+    store.close()
+    assert names(archive) == []
+
+
+async def test_clear_empties_archive_at_once(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await store.clear()
+    assert names(archive) == [], "clear() replaces the archive with an empty one"
+    await store.set("k", buf(b"v"))
+    store.close()
+    assert names(archive) == ["k"]
+
+
+async def test_set_if_not_exists_is_atomic_under_concurrency(tmp_path: Path) -> None:
+    store = await ZipStore.open(tmp_path / "x.zip", mode="w")
+    await asyncio.gather(*(store.set_if_not_exists("k", buf(b"%d" % i)) for i in range(30)))
+    value = await read(store, "k")
+    assert value is not None
+    store.close()
+    assert names(tmp_path / "x.zip") == ["k"], "only one of the racing writers may write"
+
+
+async def test_list_dir_and_getsize_prefix_use_directory_semantics(tmp_path: Path) -> None:
+    store = await ZipStore.open(tmp_path / "x.zip", mode="w")
+    await store._set_many(
+        [("foo/a", buf(b"12")), ("foo/b/c", buf(b"345")), ("foo-bar/x", buf(b"6789"))]
+    )
+    assert sorted([n async for n in store.list_dir("foo")]) == ["a", "b"]
+    assert await store.getsize_prefix("foo") == 5, "foo must not count foo-bar/"
+    assert await store.getsize_prefix("") == 9
+    await store.delete("foo/b/c")
+    assert [n async for n in store.list_dir("foo")] == ["a"]
+    assert await store.is_empty("foo/b")
+
+
+# ---------------------------------------------------------------- modes
+
+
+def test_mode_x_refuses_an_existing_file(archive: Path) -> None:
+    before = archive.read_bytes()
+    store = ZipStore(archive, mode="x")
+    with pytest.raises(FileExistsError, match=str(archive)):
+        asyncio.run(store._open())
+    assert archive.read_bytes() == before, "mode 'x' must not touch an existing file"
+
+
+async def test_mode_x_creates_and_later_reopens_with_append(tmp_path: Path) -> None:
+    path = tmp_path / "new.zip"
+    store = await ZipStore.open(path, mode="x")
+    await store.set("k", buf(b"v"))
+    store.close()
+    await store.set("k2", buf(b"w"))  # reopens with 'a': the first key must survive
+    store.close()
+    assert sorted(names(path)) == ["k", "k2"]
+
+
+async def test_mode_w_replaces_and_mode_r_needs_a_file(archive: Path, tmp_path: Path) -> None:
+    store = await ZipStore.open(archive, mode="w")
+    assert await keys(store) == []
+    store.close()
+    with pytest.raises(FileNotFoundError, match="missing.zip"):
+        await ZipStore.open(tmp_path / "missing.zip", mode="r")
+
+
+async def test_read_only_write_raises_and_changes_nothing(archive: Path) -> None:
+    before = archive.read_bytes()
+    store = await ZipStore.open(archive, mode="r")
+    for call in (
+        store.set("k", buf(b"v")),
+        store.delete("zarr.json"),
+        store.delete_dir("a"),
+        store.clear(),
+        store.set_if_not_exists("k", buf(b"v")),
+        store._set_many([("k", buf(b"v"))]),
+    ):
+        with pytest.raises(ValueError, match="read-only mode"):
+            await call
+    store.close()
+    assert archive.read_bytes() == before
+
+
+async def test_with_read_only_copies_are_unopened_stores_of_the_same_file(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="r")
+    writer = store.with_read_only(False)
+    assert not writer._is_open
+    assert writer == store
+    await writer.set("k", buf(b"v"))
+    writer.close()
+    reader = store.with_read_only(True)
+    assert await read(reader, "k") == b"v"
+
+
+async def test_move_publishes_and_moves(archive: Path, tmp_path: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("k", buf(b"v"))
+    target = tmp_path / "sub" / "moved.zip"
+    await store.move(target)
+    assert store.path == target
+    assert not archive.exists()
+    assert await read(store, "k") == b"v"
+    assert "k" in names(target)
+
+
+async def test_unclosed_store_publishes_when_collected(tmp_path: Path) -> None:
+    path = tmp_path / "x.zip"
+    store = await ZipStore.open(path, mode="w")
+    await store.set("k", buf(b"v"))
+    del store
+    gc.collect()
+    assert names(path) == ["k"], "a dropped store publishes its writes, as zarr's does"
+
+
+async def test_second_writer_cannot_overwrite_first_writers_archive(archive: Path) -> None:
+    first = await ZipStore.open(archive, mode="a")
+    second = await ZipStore.open(archive, mode="a")
+    await first.set("first", buf(b"1"))
+    await second.set("second", buf(b"2"))
+    first.close()
+    with pytest.raises(ArchiveError, match="changed by another writer"):
+        second.close()
+    assert "first" in names(archive), "the first writer's data must survive"
+    assert not [p for p in archive.parent.iterdir() if p.name.endswith(".zstore-tmp")]
+
+
+# ---------------------------------------------------------------- pickling
+
+
+_CHILD = """
+import asyncio, pickle, sys
+from zbuffer.cpu import buffer_prototype
+store = pickle.loads(sys.stdin.buffer.read())
+async def main():
+    value = await store.get("a/c/0", buffer_prototype)
+    print(value.to_bytes().decode(), store.read_only, sorted([k async for k in store.list()]))
+asyncio.run(main())
+"""
+
+
+def test_pickled_read_only_store_works_in_another_process(archive: Path) -> None:
+    store = ZipStore(archive, mode="r")
+    asyncio.run(store._open())
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        input=pickle.dumps(store),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    assert out.split()[0] == "0123456789"
+    assert "True" in out, "the copy must stay read-only"
+
+
+async def test_pickled_writable_store_publishes_first(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("a/c/0", buf(b"fresh"))
+    payload = pickle.dumps(store)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD], input=payload, capture_output=True, check=True
+    ).stdout.decode()
+    assert out.split()[0] == "fresh", "the copy must see writes made before pickling"
+    assert "False" in out
+    assert await read(store, "a/c/0") == b"fresh"
+
+
+# ---------------------------------------------------------------- threads and the event loop
+
+
+async def test_many_concurrent_range_reads_return_the_right_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "x.zip"
+    values = {f"c/{i}": os.urandom(4096 + i) for i in range(50)}
+    with zipfile.ZipFile(path, "w") as zf:
+        for k, v in values.items():
+            zf.writestr(k, v)
+    store = await ZipStore.open(path, mode="r")
+    requests = [(k, RangeByteRequest(i, i + 100)) for i in range(0, 4000, 97) for k in values]
+    got = await asyncio.gather(*(read(store, k, r) for k, r in requests))
+    for (k, r), g in zip(requests, got, strict=True):
+        assert g == values[k][r.start : r.end], f"wrong bytes for {k} {r}"
+    partial = await store.get_partial_values(
+        buffer_prototype, [("c/3", SuffixByteRequest(10)), ("missing", None)]
+    )
+    assert partial[0] is not None
+    assert partial[0].to_bytes() == values["c/3"][-10:]
+    assert partial[1] is None
+
+
+async def test_zip_io_runs_off_the_event_loop_thread(tmp_path: Path) -> None:
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    real_pread = os.pread
+
+    def spy(fd: int, n: int, offset: int) -> bytes:
+        seen.append(threading.get_ident())
+        return real_pread(fd, n, offset)
+
+    store = await ZipStore.open(tmp_path / "x.zip", mode="w")
+    await store.set("k", buf(b"value"))
+    os.pread = spy  # type: ignore[assignment]
+    try:
+        assert await read(store, "k") == b"value"
+    finally:
+        os.pread = real_pread  # type: ignore[assignment]
+    assert seen, "the read must go through pread"
+    assert loop_thread not in seen, "zip reads must not run on the event-loop thread"
