@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import datetime
 import functools
@@ -25,6 +26,7 @@ import importlib
 import json
 import os
 import platform
+import pstats
 import random
 import re
 import shutil
@@ -1208,64 +1210,106 @@ def side_call(run: Callable[[Side, Ctx], Awaitable[None]], side: Side, ctx: Ctx)
     return run(side, ctx)
 
 
-def run_workload(
-    wl: Workload, sides: list[Side], repeats: int, quick: bool, tmp_root: Path
-) -> Result:
-    tmp = Path(tempfile.mkdtemp(prefix=re.sub(r"\W+", "-", wl.name)[:40], dir=tmp_root))
-    shared: dict[str, Any] = {}
-    caches: dict[str, dict[str, Any]] = {s.name: {} for s in sides}
-    caches["limit"] = {}
-    times: dict[str, list[float]] = {s.name: [] for s in sides}
-    status: dict[str, str] = {}
-    result = Result(wl, times, status)
-    if wl.limit is not None:
-        times["limit"] = []
-    for side in sides:
-        if wl.run is None:
-            status[side.name] = "n/a"
-            continue
-        try:
-            side.check(*wl.needs)
-            status[side.name] = "ok"
-        except Unavailable as exc:
-            status[side.name] = f"n/a ({exc})"
-    if wl.limit is not None:
-        status["limit"] = "ok"
+async def as_coroutine(awaitable: Awaitable[None]) -> None:
+    """asyncio.Runner.run wants a coroutine; workloads are typed as returning awaitables."""
+    await awaitable
 
-    def measure(name: str, call: Callable[[Ctx], Awaitable[None]]) -> None:
-        ctx = Ctx(quick=quick, tmp=tmp, shared=shared, cache=caches[name])
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    repeats: int
+    quick: bool
+    tmp_root: Path
+    profile: str | None = None  # side name to profile after the timed repeats
+
+
+class WorkloadRun:
+    """The repeats of one workload over every side, and their bookkeeping."""
+
+    def __init__(self, wl: Workload, sides: list[Side], options: Options) -> None:
+        self.wl, self.sides, self.options = wl, sides, options
+        self.tmp = Path(
+            tempfile.mkdtemp(prefix=re.sub(r"\W+", "-", wl.name)[:40], dir=options.tmp_root)
+        )
+        self.shared: dict[str, Any] = {}
+        self.caches: dict[str, dict[str, Any]] = {s.name: {} for s in sides}
+        self.caches["limit"] = {}
+        self.result = Result(wl, {s.name: [] for s in sides}, {})
+        status = self.result.status
+        for side in sides:
+            if wl.run is None:
+                status[side.name] = "n/a"
+                continue
+            try:
+                side.check(*wl.needs)
+                status[side.name] = "ok"
+            except Unavailable as exc:
+                status[side.name] = f"n/a ({exc})"
+        if wl.limit is not None:
+            status["limit"] = "ok"
+            self.result.times["limit"] = []
+
+    def ctx(self, name: str) -> Ctx:
+        return Ctx(
+            quick=self.options.quick, tmp=self.tmp, shared=self.shared, cache=self.caches[name]
+        )
+
+    def measure(
+        self, runner: asyncio.Runner, name: str, call: Callable[[Ctx], Awaitable[None]]
+    ) -> None:
+        status = self.result.status
+        ctx = self.ctx(name)
         gc.collect()
         try:
-            runner.run(call(ctx))  # type: ignore[arg-type]
+            runner.run(as_coroutine(call(ctx)))
         except Unavailable as exc:
             status[name] = f"n/a ({exc})"
             return
         except Exception as exc:
             status[name] = f"error: {type(exc).__name__}: {exc}"[:300]
-            print(f"  {name}: {wl.name}: {status[name]}", file=sys.stderr)
+            print(f"  {name}: {self.wl.name}: {status[name]}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             return
         if ctx.elapsed is None:
             status[name] = "error: workload never entered its timed block"
             return
-        times[name].append(ctx.elapsed)
-        result.ops, result.nbytes = ctx.ops, ctx.nbytes
+        self.result.times[name].append(ctx.elapsed)
+        self.result.ops, self.result.nbytes = ctx.ops, ctx.nbytes
 
-    try:
-        with asyncio.Runner() as runner:
-            for r in range(repeats):
-                # alternate who goes first, so neither side always runs on a warmer cache
-                order = sides if r % 2 == 0 else sides[::-1]
-                for side in order:
-                    if wl.run is not None and status[side.name] == "ok":
-                        measure(side.name, functools.partial(side_call, wl.run, side))
-                if wl.limit is not None and status["limit"] == "ok":
-                    measure("limit", wl.limit)
-            caches.clear()
-            shared.clear()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return result
+    def profile(self, runner: asyncio.Runner, side: Side) -> None:
+        """One more, untimed run under cProfile, printed to stderr.
+
+        cProfile sees the main thread only: work a store hands to a thread pool shows up
+        as the wait for it.
+        """
+        assert self.wl.run is not None
+        profiler = cProfile.Profile()
+        call = functools.partial(side_call, self.wl.run, side)
+        profiler.runcall(runner.run, as_coroutine(call(self.ctx(side.name))))
+        print(f"-- profile of {side.label}: {self.wl.name}", file=sys.stderr)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+
+    def run(self) -> Result:
+        wl, status = self.wl, self.result.status
+        try:
+            with asyncio.Runner() as runner:
+                for r in range(self.options.repeats):
+                    # alternate who goes first, so neither side always runs on a warmer cache
+                    order = self.sides if r % 2 == 0 else self.sides[::-1]
+                    for side in order:
+                        if wl.run is not None and status[side.name] == "ok":
+                            call = functools.partial(side_call, wl.run, side)
+                            self.measure(runner, side.name, call)
+                    if wl.limit is not None and status["limit"] == "ok":
+                        self.measure(runner, "limit", wl.limit)
+                for side in self.sides:
+                    if self.options.profile == side.name and status[side.name] == "ok":
+                        self.profile(runner, side)
+                self.caches.clear()
+                self.shared.clear()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.result
 
 
 def fmt_time(t: float | None) -> str:
@@ -1359,6 +1403,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument(
+        "--profile",
+        choices=["zarr", "ours"],
+        help="after the timed repeats, run each workload once more under cProfile for this "
+        "side and print the top functions by own time to stderr",
+    )
+    parser.add_argument(
         "--aa",
         action="store_true",
         help="A/A run: zarr-python against itself, to see how noisy the machine is",
@@ -1404,9 +1454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="zbench-", dir=args.tmpdir) as tmp_root:
+        options = Options(repeats, args.quick, Path(tmp_root), args.profile)
         for i, wl in enumerate(selected, 1):
             t0 = time.perf_counter()
-            res = run_workload(wl, sides, repeats, args.quick, Path(tmp_root))
+            res = WorkloadRun(wl, sides, options).run()
             results.append(res)
             ratio = res.ratio()
             print(
