@@ -688,10 +688,7 @@ def array_all_equal(data: Any, other: Any, equal_nan: bool) -> bool:
         left, right = np.broadcast_arrays(data, np.asarray(other, dtype=data.dtype))
         bits = _BITWISE_DTYPE.get(left.dtype.itemsize, f"V{left.dtype.itemsize}")
         return bool(np.array_equal(left.view(bits), right.view(bits)))
-    try:
-        left, right = np.broadcast_arrays(data, other)
-    except ValueError:
-        return False
+    left, right = np.broadcast_arrays(data, other)
     return bool(np.array_equal(left, right, equal_nan=equal_nan if numeric else False))
 
 
