@@ -518,6 +518,12 @@ class ZipArchive:
             try:
                 if self._temp_file is not None:
                     self._publish()
+            except Exception as exc:
+                exc.add_note(
+                    f"{self.path} was left as it was; this store's unpublished writes and "
+                    "deletes were dropped."
+                )
+                raise
             finally:
                 self._release()
 
@@ -566,11 +572,16 @@ class ZipArchive:
         try:
             with open(fd, "w+b") as raw:
                 out = zipfile.ZipFile(raw, "w", allowZip64=self.allowZip64)
-                for key, entry in self._entries.items():
-                    try:
-                        self._copy_raw(entry, raw, out)
-                    except ArchiveError as exc:
-                        raise ArchiveError(f"{self.path}: member {key!r}: {exc}") from None
+                try:
+                    for key, entry in self._entries.items():
+                        try:
+                            self._copy_raw(entry, raw, out)
+                        except ArchiveError as exc:
+                            raise ArchiveError(f"{self.path}: member {key!r}: {exc}") from None
+                except BaseException:
+                    # Keep zipfile from writing a central directory when it is collected.
+                    out.fp = None
+                    raise
                 # Tell zipfile where its central directory goes; it writes it on close.
                 out.start_dir = raw.tell()
                 out._didModify = True  # type: ignore[attr-defined]
@@ -614,6 +625,8 @@ class ZipArchive:
             with contextlib.suppress(Exception):
                 self._temp_file.fp = None  # type: ignore[assignment]
             self._temp_file = None
+        with contextlib.suppress(Exception):
+            self._close_raw()
         for fd in (self._temp_fd, self._base_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):

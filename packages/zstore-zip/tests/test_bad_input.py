@@ -1,0 +1,183 @@
+"""Corrupt, truncated, hostile or foreign input gives clear errors and loses nothing."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import RangeByteRequest
+
+from zstore.zip import ArchiveError, ZipStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def buf(data: bytes) -> Buffer:
+    return Buffer.from_bytes(data)
+
+
+async def read(store: ZipStore, key: str, byte_range: object = None) -> bytes | None:
+    value = await store.get(key, buffer_prototype, byte_range)  # type: ignore[arg-type]
+    return None if value is None else value.to_bytes()
+
+
+def set_declared_size(path: Path, name: str, size: int) -> None:
+    """Rewrite the uncompressed size of ``name`` in the central directory and local header."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+        cd_offset = zf.start_dir
+    raw = bytearray(path.read_bytes())
+    # Local header: uncompressed size at offset 22.
+    struct.pack_into("<L", raw, info.header_offset + 22, size)
+    # Central directory entry: find it by its signature and name; size at offset 24.
+    entry = raw.find(b"PK\x01\x02", cd_offset)
+    while raw[entry + 46 : entry + 46 + len(name)] != name.encode():
+        entry = raw.find(b"PK\x01\x02", entry + 1)
+    struct.pack_into("<L", raw, entry + 24, size)
+    path.write_bytes(bytes(raw))
+
+
+# ---------------------------------------------------------------- not an archive
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a zip file\n" * 10, b"PK\x03\x04junk"])
+@pytest.mark.parametrize("mode", ["r", "a"])
+async def test_non_zip_file_is_refused_by_name_and_kept(
+    tmp_path: Path, content: bytes, mode: str
+) -> None:
+    path = tmp_path / "not.zip"
+    path.write_bytes(content)
+    with pytest.raises(ArchiveError, match=r"not\.zip is not a readable zip archive"):
+        await ZipStore.open(path, mode=mode)  # type: ignore[arg-type]
+    assert path.read_bytes() == content, "a refused file must not be changed"
+
+
+async def test_truncated_archive_is_refused_by_name(archive: Path) -> None:
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    with pytest.raises(zipfile.BadZipFile, match=str(archive)):
+        await ZipStore.open(archive, mode="r")
+
+
+async def test_archive_whose_members_were_cut_off_names_the_member(tmp_path: Path) -> None:
+    path = tmp_path / "cut.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("big", b"x" * 10_000)
+    raw = bytearray(path.read_bytes())
+    # Zero the member's data: the central directory survives, the data is garbage.
+    raw[100:5000] = b"\x00" * 4900
+    path.write_bytes(bytes(raw))
+    store = await ZipStore.open(path, mode="r")
+    with pytest.raises(ArchiveError, match=r"cut\.zip: member 'big': bad CRC-32"):
+        await read(store, "big")
+    # A range read of intact bytes still works: ranges never read the whole member.
+    assert await read(store, "big", RangeByteRequest(6000, 6010)) == b"x" * 10
+
+
+# ---------------------------------------------------------------- member names
+
+
+@pytest.mark.parametrize("name", ["../x", "/abs/x", "a//b", "a\\b"])
+async def test_member_name_that_is_not_a_key_is_refused_naming_file_and_member(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok", b"fine")
+        info = zipfile.ZipInfo("placeholder")
+        info.filename = name  # bypass ZipInfo's own clean-up: hostile tools do not clean
+        zf.writestr(info, b"evil")
+    with zipfile.ZipFile(path) as zf:
+        assert name in zf.namelist()
+    before = path.read_bytes()
+    for mode in ("r", "a"):
+        with pytest.raises(ArchiveError, match=r"evil\.zip: member .* is not a valid key"):
+            await ZipStore.open(path, mode=mode)  # type: ignore[arg-type]
+    assert path.read_bytes() == before
+
+
+# ---------------------------------------------------------------- declared sizes
+
+
+async def test_member_inflating_past_its_declared_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb", b"\x00" * 5_000_000)
+        zf.writestr("fine", b"ok")
+    set_declared_size(path, "bomb", 100)
+    store = await ZipStore.open(path, mode="r")
+    assert await store.getsize("bomb") == 100
+    with pytest.raises(ArchiveError, match=r"bomb\.zip: member 'bomb'.*CRC"):
+        await read(store, "bomb")
+    assert await read(store, "fine") == b"ok", "other members stay readable"
+
+
+async def test_member_inflating_to_less_than_declared_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "short.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("short", b"abc" * 1000)
+    set_declared_size(path, "short", 10_000)
+    store = await ZipStore.open(path, mode="r")
+    with pytest.raises(ArchiveError, match=r"short\.zip: member 'short'"):
+        await read(store, "short")
+
+
+async def test_stored_member_with_mismatched_sizes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "stored.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m", b"0123456789")
+    set_declared_size(path, "m", 1_000_000)
+    store = await ZipStore.open(path, mode="r")
+    with pytest.raises(ArchiveError, match=r"stored\.zip: member 'm': stored member declares"):
+        await read(store, "m", RangeByteRequest(0, 4))
+
+
+async def test_compaction_of_a_corrupt_member_fails_and_keeps_the_archive(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("bad", b"x" * 100)
+        zf.writestr("good", b"y")
+    raw = bytearray(path.read_bytes())
+    raw[0:4] = b"XXXX"  # destroy the first local header
+    path.write_bytes(bytes(raw))
+    before = path.read_bytes()
+    store = await ZipStore.open(path, mode="a")
+    await store.delete("good")
+    with pytest.raises(ArchiveError, match=r"c\.zip: member 'bad': no local file header"):
+        store.close()
+    assert path.read_bytes() == before, "a failed close must leave the archive as it was"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".zstore-tmp")]
+
+
+# ---------------------------------------------------------------- arguments
+
+
+async def test_invalid_keys_and_ranges_name_the_problem(tmp_path: Path) -> None:
+    store = await ZipStore.open(tmp_path / "x.zip", mode="w")
+    with pytest.raises(ValueError, match=r"\.\./x"):
+        await store.set("../x", buf(b"v"))
+    with pytest.raises(ValueError, match="/abs"):
+        await store.get("/abs", buffer_prototype)
+    with pytest.raises(TypeError, match="Unexpected byte_range"):
+        await store.get("k", buffer_prototype, (0, 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be a Buffer"):
+        await store.set("k", b"bytes")  # type: ignore[arg-type]
+    store.close()
+    with zipfile.ZipFile(tmp_path / "x.zip") as zf:
+        assert zf.namelist() == [], "rejected writes must write nothing"
+
+
+def test_bad_constructor_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode must be"):
+        ZipStore(tmp_path / "x.zip", mode="q")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compression must be"):
+        ZipStore(tmp_path / "x.zip", mode="w", compression=9)
+    with pytest.raises(TypeError, match="needs a path"):
+        ZipStore(open(__file__, "rb"), mode="r")  # type: ignore[arg-type]  # noqa: SIM115
