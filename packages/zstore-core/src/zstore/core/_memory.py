@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,13 @@ from zbuffer.core import Buffer, default_buffer_prototype
 from zstore.core._byte_request import normalize_byte_range
 from zstore.core._keys import normalize_prefix, validate_key
 from zstore.core._sorted_keys import SortedKeys
-from zstore.core._store import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, Store, _missing_key
+from zstore.core._store import (
+    DEFAULT_MAX_GAP,
+    DEFAULT_MAX_SIZE,
+    READ_ONLY_MESSAGE,
+    Store,
+    _missing_key,
+)
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -28,14 +33,14 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 
-def _frozen_copy(value: Buffer) -> Buffer:
-    """Copy ``value`` once, and make the copy read-only where the array type allows.
+def _copy(value: Buffer) -> tuple[Buffer, int]:
+    """Copy ``value`` so the store never shares memory with the caller.
 
     Encoding a chunk can hand the store a zero-copy view of the user's array, and this store
     keeps what it is given alive in a dict: without the copy, a later change to the user's
-    array would rewrite chunks already committed. Freezing the copy is what lets ``get``
-    return views of stored memory instead of copies: a caller that writes into a returned
-    buffer gets an error instead of silently corrupting the store.
+    array would rewrite chunks already committed.
+
+    Returns the copy and its size in bytes (read from the array: cheaper than ``len``).
     """
     if not isinstance(value, Buffer):
         raise TypeError(
@@ -43,12 +48,21 @@ def _frozen_copy(value: Buffer) -> Buffer:
             f"{type(value)} instead."
         )
     array = value.as_array_like().copy()
-    flags = getattr(array, "flags", None)
-    if flags is not None:
-        # An array type without settable flags stays writable; the copy still protects.
-        with contextlib.suppress(AttributeError, ValueError):
-            flags.writeable = False
-    return type(value).from_array_like(array)
+    return type(value).from_array_like(array), array.size
+
+
+def _freeze(value: Buffer) -> None:
+    """Make a stored copy read-only, so the views ``get`` hands out cannot write into it.
+
+    Done on the first read of a value rather than on ``set``: ``setflags`` costs about as
+    much as the rest of a ``set``, and a value that is overwritten before it is read never
+    needs it.
+    """
+    # A plain try is free when nothing is raised; contextlib.suppress costs more.
+    try:  # noqa: SIM105
+        value.as_array_like().setflags(write=False)  # type: ignore[attr-defined]
+    except AttributeError:
+        pass  # an array type without flags (CuPy): the copy alone protects the store
 
 
 class _State:
@@ -58,43 +72,77 @@ class _State:
     must agree on the index, so the state is shared through a registry keyed by the dict.
     """
 
-    __slots__ = ("__weakref__", "data", "index", "lock", "sizes")
+    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "sizes", "thawed")
 
     def __init__(self, data: MutableMapping[str, Buffer]) -> None:
         self.data = data
         self.lock = threading.Lock()
         self.index = SortedKeys()
+        # New keys not yet in the index: set only records them here (a set add is much
+        # cheaper than a sorted insert), and the next listing moves them in, sorted.
+        self.pending: set[str] = set()
         self.sizes: dict[str, int] = {}
+        # Copies made by set and not yet frozen (see _freeze), by key.
+        self.thawed: dict[str, Buffer] = {}
         self.reindex()
 
     def reindex(self) -> None:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
         self.index = SortedKeys(self.data)
+        self.pending = set()
         self.sizes = {key: len(value) for key, value in self.data.items()}
+        data = self.data
+        self.thawed = {k: v for k, v in self.thawed.items() if data.get(k) is v}
+
+    def freeze(self, key: str, value: Buffer) -> None:
+        """Freeze ``value`` if it is still the unfrozen copy stored at ``key``.
+
+        Checking identity under the lock means a buffer put into the dict directly by the
+        caller is never frozen, and a racing overwrite is frozen on its own first read.
+        """
+        with self.lock:
+            if self.thawed.get(key) is value:
+                del self.thawed[key]
+                if self.data.get(key) is value:
+                    _freeze(value)
 
     def sync(self) -> None:
-        """Rebuild the index if the dict was changed behind the store's back.
+        """Bring the index up to date before a listing (caller holds the lock).
 
-        Only a change in the number of keys is detectable cheaply; see the README for what
-        that means for code that mutates a store's dict directly. Caller holds the lock.
+        Moves pending keys in, and rebuilds everything if the dict was changed behind the
+        store's back. Only a change in the number of keys is detectable cheaply; see the
+        README for what that means for code that mutates a store's dict directly.
         """
         if len(self.data) != len(self.sizes):
             self.reindex()
+        elif self.pending:
+            add = self.index.add
+            for key in sorted(self.pending):
+                add(key)
+            self.pending.clear()
 
-    def put(self, key: str, value: Buffer) -> None:
-        """Insert or replace (caller holds the lock)."""
-        if key not in self.sizes:
-            self.sync()
-            if key not in self.sizes:
-                self.index.add(key)
+    def put(self, key: str, value: Buffer, size: int) -> None:
+        """Insert or replace a value of ``size`` bytes (caller holds the lock).
+
+        ``sizes`` always holds exactly the keys of the index plus ``pending``, so
+        ``key not in sizes`` says whether the key is new, whatever happened to the dict.
+        """
+        sizes = self.sizes
+        if key not in sizes:
+            self.pending.add(key)
         self.data[key] = value
-        self.sizes[key] = len(value)
+        sizes[key] = size
+        self.thawed[key] = value
 
     def remove(self, key: str) -> None:
         """Remove if present (caller holds the lock)."""
         self.data.pop(key, None)
+        self.thawed.pop(key, None)
         if self.sizes.pop(key, None) is not None:
-            self.index.discard(key)
+            if key in self.pending:
+                self.pending.discard(key)
+            else:
+                self.index.discard(key)
 
 
 _registry_lock = threading.Lock()
@@ -197,9 +245,12 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         value = self._store_dict.get(key)
         if value is None:
             return None
+        state = self._state
+        if state.thawed.get(key) is value:
+            state.freeze(key, value)
         wanted = prototype.buffer
         if byte_range is None:
-            # Stored values are frozen copies, so handing out the object itself is safe.
+            # Stored copies are frozen by now, so handing out the object itself is safe.
             return value if type(value) is wanted else wanted.from_buffer(value)
         start, stop = normalize_byte_range(byte_range, len(value))
         return wanted.from_buffer(value[start:stop])
@@ -282,41 +333,44 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        if self._read_only:
+            raise ValueError(READ_ONLY_MESSAGE)
         validate_key(key)
         if not self._is_open:
             await self._open()
-        stored = _frozen_copy(value)  # copy outside the lock: keep the critical section tiny
+        stored, size = _copy(value)  # copy outside the lock: a tiny critical section
         state = self._state
         with state.lock:
-            state.put(key, stored)
+            state.put(key, stored, size)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        if self._read_only:
+            raise ValueError(READ_ONLY_MESSAGE)
         validate_key(key)
         if not self._is_open:
             await self._open()
         if key in self._store_dict:
             return
-        stored = _frozen_copy(value)
+        stored, size = _copy(value)
         state = self._state
         with state.lock:
             # Checked again under the lock: exactly one of many racing writers wins.
             if key not in self._store_dict:
-                state.put(key, stored)
+                state.put(key, stored, size)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
-        self._check_writable()
+        if self._read_only:
+            raise ValueError(READ_ONLY_MESSAGE)
         if not self._is_open:
             await self._open()
         # Validate and copy everything first, so a bad item writes nothing.
-        staged = [(validate_key(key), _frozen_copy(value)) for key, value in values]
+        staged = [(validate_key(key), *_copy(value)) for key, value in values]
         state = self._state
         with state.lock:
-            for key, stored in staged:
-                state.put(key, stored)
+            for key, stored, size in staged:
+                state.put(key, stored, size)
 
     async def delete(self, key: str) -> None:
         # docstring inherited
@@ -337,9 +391,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 state.reindex()
                 return
             state.sync()
-            data, sizes = state.data, state.sizes
+            data, sizes, thawed = state.data, state.sizes, state.thawed
             for key in state.index.pop_prefix(directory):
                 data.pop(key, None)
+                thawed.pop(key, None)
                 del sizes[key]
 
     async def clear(self) -> None:
