@@ -58,7 +58,7 @@ def test_from_bytes_accepts_every_bytes_like(bytes_like: Any) -> None:
 
 def test_from_bytes_of_a_multibyte_array_reinterprets_its_bytes() -> None:
     source = np.arange(3, dtype="<u2")
-    buf = Buffer.from_bytes(source)
+    buf = Buffer.from_bytes(source)  # type: ignore[arg-type]
     assert buf.to_bytes() == source.tobytes()
     assert np.shares_memory(arr(buf), source)
 
@@ -71,11 +71,11 @@ def test_from_array_like_keeps_the_array() -> None:
 
 
 def test_constructor_keeps_numpy_subclasses() -> None:
-    class Sub(np.ndarray):  # type: ignore[type-arg]
+    class Sub(np.ndarray):
         pass
 
     source = np.arange(4, dtype="B").view(Sub)
-    buf = Buffer(source)
+    buf = Buffer(source)  # type: ignore[arg-type]
     assert type(buf.as_numpy_array()) is Sub
 
 
@@ -195,7 +195,7 @@ else:
         # documented portable path is as_buffer_like().
         buf = Buffer.from_bytes(b"abc")
         with pytest.raises(TypeError):
-            memoryview(buf)  # type: ignore[arg-type]
+            memoryview(buf)
         assert bytes(buf.as_buffer_like()) == b"abc"
 
 

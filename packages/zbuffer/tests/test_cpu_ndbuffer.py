@@ -100,7 +100,7 @@ def test_from_numpy_array_does_not_copy_arrays() -> None:
     source = np.arange(12.0).reshape(3, 4)
     buf = NDBuffer.from_numpy_array(source)
     assert buf.as_numpy_array() is source
-    assert buf.as_ndarray_like() is source
+    assert buf.as_ndarray_like() is source  # type: ignore[comparison-overlap]
 
 
 def test_from_numpy_array_converts_lists() -> None:

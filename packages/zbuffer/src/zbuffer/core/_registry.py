@@ -57,6 +57,7 @@ class _Registry(Generic[T]):
         self._group = group
         self._classes: dict[str, type[T]] = {}
         self._entry_points_loaded = False
+        self._failures: list[str] = []
         self._lock = threading.Lock()
 
     def register(self, cls: type[T], qualname: str | None) -> None:
@@ -94,11 +95,16 @@ class _Registry(Generic[T]):
             self._load_entry_points()
             found = self._classes.get(name)
         if found is None:
+            failed = (
+                f"; entry points that failed to load: {', '.join(self._failures)}"
+                if self._failures
+                else ""
+            )
             raise ValueError(
                 f"{self._what} class {name!r} (from {source}) is not registered; "
                 f"registered {self._what} classes: {self.names()}. Register it with "
                 f"zbuffer.core.register_{self._what.lower()}(cls) or import the package "
-                "that defines it"
+                f"that defines it{failed}"
             )
         return found
 
@@ -107,8 +113,13 @@ class _Registry(Generic[T]):
             return
         self._entry_points_loaded = True
         for entry_point in entry_points(group=self._group):
-            cls = entry_point.load()
-            self.register(cls, None)
+            try:
+                cls = entry_point.load()
+                self.register(cls, None)
+            # One broken plugin must not hide the others: report it in the lookup error.
+            except Exception as error:
+                self._failures.append(f"{entry_point.name} ({type(error).__name__}: {error})")
+                continue
             # Also under the entry point's own name, so a short name can be configured.
             self.register(cls, entry_point.name)
 

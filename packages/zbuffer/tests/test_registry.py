@@ -1,0 +1,146 @@
+"""The buffer-class registry: names, the environment variables, entry points, errors."""
+
+from __future__ import annotations
+
+import itertools
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import pytest
+
+from zbuffer import core, cpu
+from zbuffer.core import _registry
+
+_counter = itertools.count()
+
+
+def unique(name: str) -> str:
+    return f"tests.{name}{next(_counter)}"
+
+
+class MyBuffer(cpu.Buffer):
+    pass
+
+
+class MyNDBuffer(cpu.NDBuffer):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ZBUFFER_BUFFER", raising=False)
+    monkeypatch.delenv("ZBUFFER_NDBUFFER", raising=False)
+
+
+def test_defaults_are_the_cpu_classes() -> None:
+    assert core.get_buffer_class() is cpu.Buffer
+    assert core.get_ndbuffer_class() is cpu.NDBuffer
+    assert core.get_buffer_class("zbuffer.cpu.Buffer") is cpu.Buffer
+    assert core.get_ndbuffer_class("zbuffer.cpu.NDBuffer") is cpu.NDBuffer
+    assert core.default_buffer_prototype() == cpu.buffer_prototype
+
+
+def test_register_under_a_qualified_name_by_default() -> None:
+    core.register_buffer(MyBuffer)
+    core.register_ndbuffer(MyNDBuffer)
+    assert core.get_buffer_class(f"{__name__}.MyBuffer") is MyBuffer
+    assert core.get_ndbuffer_class(f"{__name__}.MyNDBuffer") is MyNDBuffer
+    assert f"{__name__}.MyBuffer" in core.registered_buffers()
+    assert f"{__name__}.MyNDBuffer" in core.registered_ndbuffers()
+
+
+def test_register_under_an_explicit_name() -> None:
+    name = unique("buffer")
+    core.register_buffer(MyBuffer, qualname=name)
+    assert core.get_buffer_class(name) is MyBuffer
+
+
+def test_environment_variables_pick_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer_name, ndbuffer_name = unique("buffer"), unique("ndbuffer")
+    core.register_buffer(MyBuffer, buffer_name)
+    core.register_ndbuffer(MyNDBuffer, ndbuffer_name)
+    monkeypatch.setenv("ZBUFFER_BUFFER", buffer_name)
+    monkeypatch.setenv("ZBUFFER_NDBUFFER", ndbuffer_name)
+    assert core.get_buffer_class() is MyBuffer
+    assert core.get_ndbuffer_class() is MyNDBuffer
+    assert core.default_buffer_prototype() == core.BufferPrototype(MyBuffer, MyNDBuffer)
+    # The argument wins over the environment.
+    assert core.get_buffer_class("zbuffer.cpu.Buffer") is cpu.Buffer
+
+
+def test_empty_environment_variable_means_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZBUFFER_BUFFER", "")
+    assert core.get_buffer_class() is cpu.Buffer
+
+
+def test_unknown_name_lists_the_registered_ones() -> None:
+    expected = (
+        r"Buffer class 'no.such.Buffer' \(from argument\) is not registered; "
+        r"registered Buffer classes: \[.*'zbuffer.cpu.Buffer'"
+    )
+    with pytest.raises(ValueError, match=expected):
+        core.get_buffer_class("no.such.Buffer")
+    with pytest.raises(ValueError, match=r"'zbuffer.cpu.NDBuffer'"):
+        core.get_ndbuffer_class("no.such.NDBuffer")
+
+
+def test_unknown_name_from_the_environment_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZBUFFER_NDBUFFER", "typo.NDBuffer")
+    with pytest.raises(
+        ValueError, match=r"'typo.NDBuffer' \(from environment variable ZBUFFER_NDBUFFER\)"
+    ):
+        core.default_buffer_prototype()
+
+
+@pytest.mark.parametrize("bad", [cpu.NDBuffer, int, "zbuffer.cpu.Buffer", None])
+def test_register_buffer_refuses_non_buffer_classes(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"register_buffer expects a subclass of zbuffer.core"):
+        core.register_buffer(bad)
+
+
+@pytest.mark.parametrize("bad", [cpu.Buffer, object])
+def test_register_ndbuffer_refuses_non_ndbuffer_classes(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"register_ndbuffer expects a subclass"):
+        core.register_ndbuffer(bad)
+
+
+def test_register_refuses_an_empty_name() -> None:
+    with pytest.raises(ValueError, match="empty name"):
+        core.register_buffer(MyBuffer, qualname="")
+
+
+class EntryPointBuffer(cpu.Buffer):
+    pass
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entry points as an installed distribution would declare them."""
+    declared = {
+        "zbuffer.buffer": [
+            EntryPoint("epbuffer", f"{__name__}:EntryPointBuffer", "zbuffer.buffer"),
+            EntryPoint("broken", "no_such_module_zbuffer:Buffer", "zbuffer.buffer"),
+        ],
+        "zbuffer.ndbuffer": [],
+    }
+
+    def entry_points(*, group: str) -> list[EntryPoint]:
+        return declared.get(group, [])
+
+    monkeypatch.setattr(_registry, "entry_points", entry_points)
+    # The registry loads entry points once per process; let this test load them again.
+    monkeypatch.setattr(_registry._buffer_registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(_registry._buffer_registry, "_failures", [])
+
+
+@pytest.mark.usefixtures("fake_entry_points")
+def test_entry_points_are_loaded_when_a_name_is_missing() -> None:
+    assert core.get_buffer_class("epbuffer") is EntryPointBuffer
+    assert core.get_buffer_class(f"{__name__}.EntryPointBuffer") is EntryPointBuffer
+
+
+@pytest.mark.usefixtures("fake_entry_points")
+def test_a_broken_entry_point_is_reported_not_raised() -> None:
+    with pytest.raises(ValueError, match=r"entry points that failed to load: broken \(Module"):
+        core.get_buffer_class("still.missing")
+    assert core.get_buffer_class("epbuffer") is EntryPointBuffer
