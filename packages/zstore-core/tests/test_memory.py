@@ -499,3 +499,38 @@ async def test_many_coroutines_set_and_get_without_lost_values(proto: BufferProt
     results = await asyncio.gather(*(write_then_read(i) for i in range(500)))
     assert results == [i.to_bytes(4, "little") for i in range(500)]
     assert len(await keys_of(store.list_dir("c"))) == 500
+
+
+async def test_an_overwritten_value_is_frozen_on_its_first_read_too(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    await store.set("k", buf(b"old"))
+    await store.get("k", proto)
+    await store.set("k", buf(b"new"))
+    got = await store.get("k", proto, RangeByteRequest(0, 2))
+    assert got is not None
+    with pytest.raises(ValueError, match="read-only"):
+        got.as_numpy_array()[0] = 0
+
+
+async def test_buffers_from_a_user_dict_are_never_frozen(proto: BufferPrototype) -> None:
+    value = Buffer.from_array_like(np.frombuffer(bytearray(b"mine"), dtype="B"))
+    store = MemoryStore({"k": value})
+    await store.get("k", proto)
+    value.as_numpy_array()[0] = ord("M")  # still the user's to change
+    got = await store.get("k", proto)
+    assert got is not None
+    assert got.to_bytes() == b"Mine"
+
+
+async def test_keys_set_before_a_listing_appear_in_it_in_order(store: MemoryStore) -> None:
+    for i in reversed(range(50)):
+        await store.set(f"d/{i:02d}", buf(b"x"))
+    await store.delete("d/10")
+    assert [k async for k in store.list_prefix("d/")] == [
+        f"d/{i:02d}" for i in range(50) if i != 10
+    ]
+    await store.delete("d/11")
+    await store.set("d/99", buf(b"x"))
+    assert [k async for k in store.list_dir("d")][-2:] == ["49", "99"]
+    assert "11" not in [k async for k in store.list_dir("d")]

@@ -1,0 +1,255 @@
+"""The Store ABC's default implementations, through a minimal subclass.
+
+``SlowDictStore`` implements only the abstract methods (each yielding to the event loop and
+counting calls in flight), so every default inherited from ``Store`` is exercised as a
+third-party store author would get it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import (
+    READ_ONLY_MESSAGE,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+    coalesce_ranges,
+    normalize_byte_range,
+    normalize_prefix,
+    validate_key,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from zbuffer.core import Buffer as AnyBuffer
+    from zbuffer.core import BufferPrototype
+    from zstore.core import ByteRequest
+
+
+class SlowDictStore(Store):  # noqa: PLW1641 - unhashable like every store
+    supports_writes = True
+    supports_deletes = True
+    supports_listing = True
+
+    def __init__(self, *, read_only: bool = False) -> None:
+        super().__init__(read_only=read_only)
+        self.data: dict[str, bytes] = {}
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.gets: list[ByteRequest | None] = []
+
+    async def _enter(self) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        for _ in range(2):
+            await asyncio.sleep(0)
+        self.in_flight -= 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SlowDictStore) and self.data == other.data
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> AnyBuffer | None:
+        validate_key(key)
+        await self._ensure_open()
+        self.gets.append(byte_range)
+        await self._enter()
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        start, stop = normalize_byte_range(byte_range, len(value))
+        return prototype.buffer.from_bytes(value[start:stop])
+
+    async def exists(self, key: str) -> bool:
+        return validate_key(key) in self.data
+
+    async def set(self, key: str, value: AnyBuffer) -> None:
+        self._check_writable()
+        validate_key(key)
+        await self._enter()
+        self.data[key] = value.to_bytes()
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+        validate_key(key)
+        await self._enter()
+        self.data.pop(key, None)
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in list(self.data):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        for key in sorted(self.data):
+            if key.startswith(prefix):
+                yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        directory = normalize_prefix(prefix)
+        names = {k[len(directory) :].split("/")[0] for k in self.data if k.startswith(directory)}
+        for name in sorted(names):
+            yield name
+
+
+def buf(data: bytes) -> Buffer:
+    return Buffer.from_bytes(data)
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> SlowDictStore:
+    monkeypatch.setenv("ZSTORE_CONCURRENCY", "4")
+    return SlowDictStore()
+
+
+async def test_set_many_is_bounded_and_concurrent(slow: SlowDictStore) -> None:
+    await slow._set_many([(f"k/{i}", buf(b"x")) for i in range(40)])
+    assert len(slow.data) == 40
+    assert slow.most_in_flight == 4, "not bounded by ZSTORE_CONCURRENCY, or not concurrent"
+
+
+async def test_set_many_with_a_bad_key_writes_nothing(slow: SlowDictStore) -> None:
+    with pytest.raises(ValueError, match="'a//b'"):
+        await slow._set_many([("good", buf(b"1")), ("a//b", buf(b"2"))])
+    assert slow.data == {}
+
+
+async def test_get_many_and_get_partial_values_are_bounded(slow: SlowDictStore) -> None:
+    slow.data = {f"k/{i}": bytes([i]) for i in range(20)}
+    requests = [(f"k/{i}", buffer_prototype, None) for i in range(20)] + [
+        ("missing", buffer_prototype, None)
+    ]
+    got = {k: (v.to_bytes() if v is not None else None) async for k, v in slow._get_many(requests)}
+    assert got == {**{f"k/{i}": bytes([i]) for i in range(20)}, "missing": None}
+    assert slow.most_in_flight == 4
+    partial = await slow.get_partial_values(
+        buffer_prototype, [("k/3", None), ("nope", None), ("k/4", RangeByteRequest(0, 0))]
+    )
+    assert [p.to_bytes() if p is not None else None for p in partial] == [b"\x03", None, b""]
+
+
+async def test_directory_defaults_respect_sibling_prefixes(slow: SlowDictStore) -> None:
+    slow.data = {"foo/a": b"12", "foo/b/c": b"345", "foo-bar/x": b"6", "foo": b"78"}
+    assert await slow.getsize_prefix("foo") == 5
+    assert await slow.getsize("foo-bar/x") == 1
+    assert not await slow.is_empty("foo/")
+    assert await slow.is_empty("fo")
+    await slow.delete_dir("foo")
+    assert slow.data == {"foo-bar/x": b"6", "foo": b"78"}
+    await slow.clear()
+    assert slow.data == {}
+    assert await slow.is_empty("")
+
+
+async def test_getsize_of_a_missing_key_names_it(slow: SlowDictStore) -> None:
+    with pytest.raises(FileNotFoundError, match="missing/key") as info:
+        await slow.getsize("missing/key")
+    assert info.value.filename == "missing/key"
+
+
+async def test_read_only_defaults_refuse_every_write(slow: SlowDictStore) -> None:
+    store = SlowDictStore(read_only=True)
+    store.data = {"k": b"1"}
+    for call in (
+        store.set_if_not_exists("new", buf(b"1")),
+        store._set_many([("new", buf(b"1"))]),
+        store.delete_dir(""),
+        store.clear(),
+    ):
+        with pytest.raises(ValueError, match=READ_ONLY_MESSAGE):
+            await call
+    assert store.data == {"k": b"1"}
+
+
+async def test_with_read_only_default_is_not_implemented(slow: SlowDictStore) -> None:
+    with pytest.raises(NotImplementedError, match="with_read_only"):
+        slow.with_read_only(True)
+
+
+async def test_lifecycle(slow: SlowDictStore) -> None:
+    store = await SlowDictStore.open()
+    assert store._is_open
+    with pytest.raises(ValueError, match="store is already open"):
+        await store._open()
+    store.close()
+    async with store as entered:
+        assert entered is store
+        assert store._is_open
+    assert not store._is_open
+    assert store.supports_partial_writes is False
+    assert store.supports_consolidated_metadata is True
+
+
+async def test_get_ranges_coalesces_nearby_ranges_and_tags_each_result(
+    slow: SlowDictStore,
+) -> None:
+    value = bytes(range(256)) * 4
+    slow.data = {"v": value}
+    ranges: list[ByteRequest | None] = [
+        RangeByteRequest(10, 20),
+        RangeByteRequest(0, 5),
+        RangeByteRequest(22, 30),
+        RangeByteRequest(900, 2000),
+        OffsetByteRequest(1000),
+        SuffixByteRequest(3),
+        None,
+        RangeByteRequest(5000, 5001),
+    ]
+    got = {
+        i: (b.to_bytes() if b is not None else None)
+        async for i, b in slow.get_ranges("v", ranges, buffer_prototype, max_gap=8, max_size=64)
+    }
+    for i, request in enumerate(ranges):
+        start, stop = normalize_byte_range(request, len(value))
+        assert got[i] == value[start:stop], f"range {i} ({request}) came back wrong"
+    # 0..5, 10..20 and 22..30 merge into one fetch; the rest are fetched alone.
+    assert RangeByteRequest(0, 30) in slow.gets
+    assert len(slow.gets) == 6
+
+
+async def test_get_ranges_of_a_missing_key_yields_none_for_every_index(
+    slow: SlowDictStore,
+) -> None:
+    got = [
+        x async for x in slow.get_ranges("nope", [RangeByteRequest(0, 1), None], buffer_prototype)
+    ]
+    assert got == [(0, None), (1, None)]
+
+
+async def test_get_ranges_rejects_a_bad_key(slow: SlowDictStore) -> None:
+    with pytest.raises(ValueError, match=r"'\.\./v'"):
+        _ = [x async for x in slow.get_ranges("../v", [None], buffer_prototype)]
+
+
+def test_coalesce_ranges_respects_gap_and_size_budgets() -> None:
+    ranges: list[ByteRequest | None] = [
+        RangeByteRequest(0, 10),
+        RangeByteRequest(15, 20),  # gap 5
+        RangeByteRequest(40, 50),  # gap 20 from 20
+        RangeByteRequest(50, 200),  # adjacent but makes the span too big
+        OffsetByteRequest(3),
+        RangeByteRequest(5, 8),  # inside the first
+    ]
+    groups = coalesce_ranges(ranges, max_gap=8, max_size=100)
+    as_sets = sorted(sorted(g) for g in groups)
+    assert as_sets == [[0, 1, 5], [2], [3], [4]]
+    assert sorted(i for g in groups for i in g) == list(range(len(ranges)))
+    with pytest.raises(ValueError, match="max_gap"):
+        coalesce_ranges(ranges, max_gap=-1, max_size=10)
+    with pytest.raises(ValueError, match="max_size"):
+        coalesce_ranges(ranges, max_gap=0, max_size=0)
+
+
+def test_store_cannot_be_instantiated_without_the_abstract_methods() -> None:
+    class Incomplete(Store):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()  # type: ignore[abstract]
