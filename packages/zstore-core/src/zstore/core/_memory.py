@@ -78,9 +78,10 @@ class _State:
         self.data = data
         self.lock = threading.Lock()
         self.index = SortedKeys()
-        # New keys not yet in the index: set only records them here (a set add is much
-        # cheaper than a sorted insert), and the next listing moves them in, sorted.
-        self.pending: set[str] = set()
+        # New keys not yet in the index: set only records them here (cheaper than a sorted
+        # insert), and the next listing moves them in. A dict, not a set, so they keep
+        # their write order, which is often nearly sorted: cheap for timsort to merge.
+        self.pending: dict[str, None] = {}
         self.sizes: dict[str, int] = {}
         # Copies made by set and not yet frozen (see _freeze), by key.
         self.thawed: dict[str, Buffer] = {}
@@ -89,7 +90,7 @@ class _State:
     def reindex(self) -> None:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
         self.index = SortedKeys(self.data)
-        self.pending = set()
+        self.pending = {}
         self.sizes = {key: len(value) for key, value in self.data.items()}
         data = self.data
         self.thawed = {k: v for k, v in self.thawed.items() if data.get(k) is v}
@@ -116,10 +117,13 @@ class _State:
         if len(self.data) != len(self.sizes):
             self.reindex()
         elif self.pending:
-            add = self.index.add
-            for key in sorted(self.pending):
-                add(key)
-            self.pending.clear()
+            pending, index = self.pending, self.index
+            if len(pending) > 64 and len(pending) * 16 > len(index):
+                index.update(pending)  # one merge beats many inserts for a bulk write
+            else:
+                for key in sorted(pending):
+                    index.add(key)
+            pending.clear()
 
     def put(self, key: str, value: Buffer, size: int) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
@@ -129,7 +133,7 @@ class _State:
         """
         sizes = self.sizes
         if key not in sizes:
-            self.pending.add(key)
+            self.pending[key] = None
         self.data[key] = value
         sizes[key] = size
         self.thawed[key] = value
@@ -140,7 +144,7 @@ class _State:
         self.thawed.pop(key, None)
         if self.sizes.pop(key, None) is not None:
             if key in self.pending:
-                self.pending.discard(key)
+                del self.pending[key]
             else:
                 self.index.discard(key)
 

@@ -53,11 +53,26 @@ class SortedKeys:
             raise ValueError(f"load must be >= 1, got {load}")
         self._load = load
         ordered = sorted(set(keys))
+        self._build(ordered)
+
+    def _build(self, ordered: list[str]) -> None:
+        load = self._load
         self._blocks: list[list[str]] = [
             ordered[i : i + load] for i in range(0, len(ordered), load)
         ]
         self._maxes: list[str] = [block[-1] for block in self._blocks]
         self._len = len(ordered)
+
+    def update(self, new_keys: Iterable[str]) -> None:
+        """Insert many keys not yet present, in O((n + m) log m) rather than m inserts.
+
+        The merged list is sorted by timsort, which merges the existing sorted run with the
+        new keys in near-linear time when the new keys arrive in roughly sorted order.
+        """
+        merged = list(self)
+        merged.extend(new_keys)
+        merged.sort()
+        self._build(merged)
 
     def __len__(self) -> int:
         return self._len
