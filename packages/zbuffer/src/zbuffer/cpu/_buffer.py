@@ -95,6 +95,9 @@ class Buffer(core.Buffer):
         ValueError
             If its memory is not contiguous.
         """
+        if type(bytes_like) is bytes or type(bytes_like) is bytearray:
+            # The common case, always contiguous: skip the memoryview checks.
+            return cls(np.frombuffer(bytes_like, dtype="B"))
         try:
             view = memoryview(bytes_like)
         except TypeError:
@@ -158,14 +161,19 @@ class Buffer(core.Buffer):
         TypeError
             If an item of ``others`` is not a Buffer; nothing is allocated then.
         """
-        arrays = [self.as_numpy_array()]
-        for position, other in enumerate(others):
-            if not isinstance(other, core.Buffer):
+        arrays: list[Any] = [self._data]
+        append = arrays.append
+        for other in others:
+            if isinstance(other, Buffer):
+                # Host memory already: np.concatenate reads it as is.
+                append(other._data)
+            elif isinstance(other, core.Buffer):
+                append(other.as_numpy_array())
+            else:
                 raise TypeError(
                     f"combine expects Buffer objects, got {type(other).__name__} at "
-                    f"position {position} of others"
+                    f"position {len(arrays) - 1} of others"
                 )
-            arrays.append(other.as_numpy_array())
         # One np.concatenate allocates the result once, whatever the number of buffers;
         # folding `+` over n buffers would copy O(n) times.
         return self.__class__(np.concatenate(arrays))
