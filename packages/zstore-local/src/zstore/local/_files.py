@@ -591,6 +591,8 @@ def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
     """Every key that starts with ``prefix`` (a plain string prefix, as zarr)."""
     if prefix:
         directory, _, rest = prefix.rpartition("/")
+        if prefix.startswith("/"):
+            return []  # keys never start with '/'
         if directory:
             try:
                 check_key(directory)
@@ -606,7 +608,11 @@ def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
         return False
 
     _walk(root, real_root, directory, visit, rest)
-    return keys
+    if rest or not prefix:
+        return keys
+    # A prefix like "/" or "a/" whose directory part is the whole prefix: the walk already
+    # matched exactly; this keeps odd spellings ("/") from matching everything.
+    return [key for key in keys if key.startswith(prefix)]
 
 
 def has_keys(root: str, real_root: str, directory: str) -> bool:
