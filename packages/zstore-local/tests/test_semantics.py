@@ -1,0 +1,284 @@
+"""LocalStore's own rules: temporary files, symlinks, pruning, modes, pickling, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import pickle
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+
+from zstore.local import TMP_PREFIX, LocalStore, resolve
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+from .conftest import listing
+
+
+def buf(data: bytes) -> Buffer:
+    return Buffer.from_bytes(data)
+
+
+async def keys_of(it: object) -> list[str]:
+    return sorted([k async for k in it])  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- temporary files
+
+
+async def test_stale_temporary_files_are_invisible_and_cleaned(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("a/b/k", buf(b"1234"))
+    (root / "a" / "b" / f"{TMP_PREFIX}deadbeef").write_bytes(b"partial" * 10)
+    (root / "lonely").mkdir()
+    (root / "lonely" / f"{TMP_PREFIX}cafe").write_bytes(b"partial")
+    assert await keys_of(store.list()) == ["a/b/k"]
+    assert await keys_of(store.list_prefix("")) == ["a/b/k"]
+    assert await keys_of(store.list_dir("")) == ["a"], "a dir of only temp files was listed"
+    assert await keys_of(store.list_dir("a/b")) == ["k"]
+    assert await store.getsize_prefix("") == 4
+    assert await store.is_empty("lonely")
+    await store.delete_dir("a")
+    assert not (root / "a").exists(), "delete_dir left the stale temp file (and dir)"
+    await store.delete_dir("lonely")
+    assert list(root.iterdir()) == []
+
+
+async def test_writes_leave_no_temporary_files(root: Path) -> None:
+    store = LocalStore(root, fsync=True)
+    await asyncio.gather(*(store.set(f"d/{i % 3}", buf(bytes([i]) * 1000)) for i in range(30)))
+    await store.set_if_not_exists("d/0", buf(b"loser"))
+    assert listing(root) == ["d/0", "d/1", "d/2"]
+
+
+# ---------------------------------------------------------------------- directories
+
+
+async def test_delete_removes_emptied_directories(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("a/b/c/k", buf(b"x"))
+    await store.set("a/other", buf(b"y"))
+    await store.delete("a/b/c/k")
+    assert sorted(p.name for p in (root / "a").iterdir()) == ["other"]
+    await store.delete("a/other")
+    assert list(root.iterdir()) == [], "the root itself must stay, its children must go"
+    assert root.is_dir()
+
+
+async def test_delete_dir_removes_emptied_parents_and_matches_memory(root: Path) -> None:
+    store = LocalStore(root)
+    await store._set_many([("g/a/zarr.json", buf(b"{}")), ("g/a/c/0", buf(b"0")), ("g-x", buf(b""))])
+    await store.delete_dir("g/a")
+    assert await keys_of(store.list_dir("")) == ["g-x"]
+    assert await store.is_empty("g")
+    assert not (root / "g").exists()
+
+
+async def test_delete_dir_of_a_key_leaves_the_key(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("foo", buf(b"kept"))
+    await store.delete_dir("foo")
+    assert (root / "foo").read_bytes() == b"kept"
+
+
+async def test_empty_directories_made_by_others_are_not_listed(root: Path) -> None:
+    (root / "empty" / "deeper").mkdir(parents=True)
+    store = LocalStore(root)
+    assert await keys_of(store.list_dir("")) == []
+    assert await store.is_empty("")
+
+
+# ---------------------------------------------------------------------- symlinks
+
+
+async def test_links_inside_the_root_are_followed(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("real/k", buf(b"data"))
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+    (root / "kalias").symlink_to(root / "real" / "k")
+    got = await store.get("alias/k", buffer_prototype)
+    assert got is not None and got.to_bytes() == b"data"
+    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"]
+    (root / "real" / "loop").symlink_to(root, target_is_directory=True)
+    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"], "a cycle was walked"
+
+
+async def test_links_leading_outside_the_root_are_refused(tmp_path: Path, root: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    (root / "esc").symlink_to(outside, target_is_directory=True)
+    (root / "fesc").symlink_to(outside / "secret")
+    store = LocalStore(root)
+    for key in ["esc/secret", "fesc"]:
+        with pytest.raises(ValueError, match="outside the store root"):
+            await store.get(key, buffer_prototype)
+    with pytest.raises(ValueError, match="outside the store root"):
+        await store.set("esc/new", buf(b"x"))
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"], "a file was written outside"
+    assert await keys_of(store.list()) == []
+    assert await store.getsize_prefix("") == 0
+    await store.delete_dir("esc")  # removes the link, never the target
+    assert (outside / "secret").read_bytes() == b"secret"
+    assert not (root / "esc").exists()
+
+
+# ---------------------------------------------------------------------- API surface
+
+
+async def test_open_modes_and_read_only(tmp_path: Path) -> None:
+    store = await LocalStore.open(tmp_path / "new", mode="w")
+    await store.set("k", buf(b"v"))
+    writer = await LocalStore.open(tmp_path / "new", mode="r+")
+    assert not writer.read_only
+    reader = await LocalStore.open(tmp_path / "new", mode="r", read_only=True)
+    assert reader.read_only and reader == writer
+
+
+async def test_pickle_round_trip_works_in_another_process(root: Path) -> None:
+    store = LocalStore(root, fsync=True)
+    await store.set("k", buf(b"parent"))
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone == store and clone.fsync and not clone._is_open
+
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=_child_write, args=(pickle.dumps(store),))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    got = await store.get("k", buffer_prototype)
+    assert got is not None and got.to_bytes() == b"child"
+
+
+def _child_write(data: bytes) -> None:
+    store = pickle.loads(data)
+    asyncio.run(store.set("k", buf(b"child")))
+
+
+async def test_move(tmp_path: Path, root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("a/k", buf(b"v"))
+    await store.move(tmp_path / "moved" / "here")
+    assert store.root == tmp_path / "moved" / "here"
+    assert not root.exists()
+    got = await store.get("a/k", buffer_prototype)
+    assert got is not None and got.to_bytes() == b"v"
+    other = LocalStore(tmp_path / "other")
+    await other.set("x", buf(b"x"))
+    with pytest.raises(FileExistsError):
+        await LocalStore(store.root).move(tmp_path / "other")
+
+
+def test_root_is_absolute_and_equality_ignores_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert LocalStore("rel").root == tmp_path / "rel"
+    assert LocalStore("rel") == LocalStore(tmp_path / "rel")
+    assert LocalStore("rel") != LocalStore("other")
+    assert str(LocalStore(tmp_path)) == f"file://{tmp_path.as_posix()}"
+
+
+async def test_sync_methods(root: Path) -> None:
+    store = LocalStore(root)
+    store.set_sync("a/k", buf(b"hello"))
+    got = store.get_sync("a/k", byte_range=RangeByteRequest(1, 3))
+    assert got is not None and got.to_bytes() == b"el"
+    store.delete_sync("a/k")
+    assert store.get_sync("a/k") is None
+    assert list(root.iterdir()) == []
+
+
+async def test_get_ranges_reads_one_file_once(root: Path) -> None:
+    store = LocalStore(root)
+    data = bytes(range(256)) * 16
+    await store.set("shard", buf(data))
+    requests = [
+        RangeByteRequest(0, 10),
+        RangeByteRequest(5, 20),
+        OffsetByteRequest(4000),
+        SuffixByteRequest(7),
+        None,
+        RangeByteRequest(3000, 9000),
+    ]
+    got = dict([pair async for pair in store.get_ranges("shard", requests, buffer_prototype)])
+    expected = [data[0:10], data[5:20], data[4000:], data[-7:], data, data[3000:]]
+    assert [got[i].to_bytes() for i in range(len(requests))] == expected  # type: ignore[union-attr]
+    missing = [pair async for pair in store.get_ranges("nope", requests, buffer_prototype)]
+    assert [v for _, v in missing] == [None] * len(requests)
+
+
+async def test_gathered_gets_fail_one_by_one(root: Path) -> None:
+    store = LocalStore(root)
+    await store._set_many([(f"k{i}", buf(bytes([i]))) for i in range(50)])
+    (root / "esc").symlink_to("/")
+    results = await asyncio.gather(
+        *(store.get(f"k{i}", buffer_prototype) for i in range(50)),
+        store.get("esc/etc/hostname", buffer_prototype),
+        store.get("missing", buffer_prototype),
+        return_exceptions=True,
+    )
+    assert [r.to_bytes() for r in results[:50]] == [bytes([i]) for i in range(50)]  # type: ignore[union-attr]
+    assert isinstance(results[50], ValueError)
+    assert results[51] is None
+
+
+async def test_cancelled_get_does_not_break_the_batch(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("k", buf(b"v"))
+    tasks = [asyncio.ensure_future(store.get("k", buffer_prototype)) for _ in range(20)]
+    await asyncio.sleep(0)
+    tasks[3].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(done[3], asyncio.CancelledError)
+    assert all(d.to_bytes() == b"v" for i, d in enumerate(done) if i != 3)  # type: ignore[union-attr]
+
+
+async def test_get_many_and_partial_values_in_bulk(root: Path) -> None:
+    store = LocalStore(root)
+    n = 500
+    await store._set_many([(f"c/{i}", buf(i.to_bytes(4, "little"))) for i in range(n)])
+    got = {k: v async for k, v in store._get_many((f"c/{i}", buffer_prototype, None) for i in range(n + 1))}
+    assert got.pop(f"c/{n}") is None
+    assert {k: v.to_bytes() for k, v in got.items()} == {  # type: ignore[union-attr]
+        f"c/{i}": i.to_bytes(4, "little") for i in range(n)
+    }
+    parts = await store.get_partial_values(
+        buffer_prototype, [(f"c/{i}", RangeByteRequest(1, 3)) for i in range(n)]
+    )
+    assert [p.to_bytes() for p in parts] == [i.to_bytes(4, "little")[1:3] for i in range(n)]  # type: ignore[union-attr]
+    assert await store.getsize_prefix("c") == 4 * n
+
+
+# ---------------------------------------------------------------------- resolve
+
+
+def test_resolve_claims_local_paths_only(tmp_path: Path) -> None:
+    claimed = resolve(str(tmp_path), mode="a", read_only=False, storage_options=None)
+    assert isinstance(claimed, LocalStore) and claimed.root == tmp_path
+    assert resolve(tmp_path, mode="r", read_only=True, storage_options=None) is not None
+    url = resolve(f"file://{tmp_path}", mode="a", read_only=False, storage_options=None)
+    assert url is not None and url.root == tmp_path
+    for other in ["s3://bucket/x", "memory://x", "data.zip", str(tmp_path / "a.ZIP"), 42]:
+        assert resolve(other, mode="a", read_only=False, storage_options=None) is None
+    assert resolve(str(tmp_path), mode="a", read_only=False, storage_options={"anon": True}) is None
+
+
+async def test_resolved_store_keeps_the_mode_rule(tmp_path: Path) -> None:
+    store = resolve(str(tmp_path / "missing"), mode="r+", read_only=False, storage_options=None)
+    assert store is not None and not store.read_only
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        await store._open()
+    assert not (tmp_path / "missing").exists()
+
+
+def test_entry_point_is_registered() -> None:
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="zstore.stores") if ep.name == "local"]
+    assert found and found[0].load() is resolve
