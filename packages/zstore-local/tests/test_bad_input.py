@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-
 from zstore.local import LocalStore
 
 if TYPE_CHECKING:
@@ -35,7 +34,8 @@ async def filled(root: Path) -> LocalStore:
 async def _unchanged(store: LocalStore, root: Path) -> None:
     assert listing(root) == ["a/b", "top"], "the files on disk changed"
     got = await store.get("a/b", buffer_prototype)
-    assert got is not None and got.to_bytes() == b"ab"
+    assert got is not None
+    assert got.to_bytes() == b"ab"
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
@@ -160,15 +160,16 @@ async def test_read_only_store_writes_nothing(filled: LocalStore, root: Path) ->
     reader = filled.with_read_only(True)
     message = "store was opened in read-only mode and does not support writing"
     value = Buffer.from_bytes(b"x")
-    for call in [
+    calls: list[Callable[[], Any]] = [
         lambda: reader.set("a/b", value),
         lambda: reader.set_if_not_exists("new", value),
         lambda: reader._set_many([("new", value)]),
         lambda: reader.delete("a/b"),
         lambda: reader.delete_dir("a"),
-        lambda: reader.clear(),
+        reader.clear,
         lambda: reader.move(root.parent / "elsewhere"),
-    ]:
+    ]
+    for call in calls:
         with pytest.raises(ValueError, match=message):
             await call()
     await _unchanged(filled, root)
@@ -211,14 +212,15 @@ def _permission_checks(root: str) -> list[str]:
     async def main() -> None:
         store = LocalStore(root)
         value = Buffer.from_bytes(b"new")
-        for what, call in [
+        checks: list[tuple[str, Callable[[], Any]]] = [
             ("set of a new key", lambda: store.set("new", value)),
             ("overwrite", lambda: store.set("k", value)),
             ("set in a new directory", lambda: store.set("d/e", value)),
             ("set_if_not_exists", lambda: store.set_if_not_exists("new2", value)),
             ("delete", lambda: store.delete("k")),
-            ("clear", lambda: store.clear()),
-        ]:
+            ("clear", store.clear),
+        ]
+        for what, call in checks:
             try:
                 await call()
             except PermissionError:

@@ -9,12 +9,12 @@ import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
 from zbuffer.cpu import Buffer
+from zstore.local import TMP_PREFIX, LocalStore
 from ztesting.stateful import HierarchyStateMachine, ZarrStoreStateMachine
 from ztesting.store import StoreTests
 
-from zstore.local import TMP_PREFIX, LocalStore
-
 if TYPE_CHECKING:
+    from zbuffer.core import Buffer as CoreBuffer
     from pathlib import Path
 
 
@@ -23,7 +23,7 @@ class TestLocalStore(StoreTests[LocalStore, Buffer]):
     buffer_cls = Buffer
 
     # The raw helpers use plain file I/O at root/key, not the Store API, as the suite asks.
-    async def set(self, store: LocalStore, key: str, value: Buffer) -> None:
+    async def set(self, store: LocalStore, key: str, value: CoreBuffer) -> None:
         path = store.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(value.to_bytes())
@@ -56,13 +56,13 @@ class TestLocalStore(StoreTests[LocalStore, Buffer]):
 
 def test_zarr_store_state_machine(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "state")
-    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store))
+    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store))  # type: ignore[arg-type]
     assert_no_debris(store.root)
 
 
 def test_hierarchy_state_machine(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "hierarchy")
-    run_state_machine_as_test(lambda: HierarchyStateMachine(store))
+    run_state_machine_as_test(lambda: HierarchyStateMachine(store))  # type: ignore[arg-type]
     assert_no_debris(store.root)
 
 

@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING
 
 from zbuffer.cpu import Buffer, buffer_prototype
-
 from zstore.local import TMP_PREFIX, LocalStore
 
 if TYPE_CHECKING:
@@ -40,7 +39,11 @@ WRITER = textwrap.dedent(
 
 
 def _temp_files(directory: Path) -> list[Path]:
-    return [p for p in directory.iterdir() if p.name.startswith(TMP_PREFIX)] if directory.is_dir() else []
+    return (
+        [p for p in directory.iterdir() if p.name.startswith(TMP_PREFIX)]
+        if directory.is_dir()
+        else []
+    )
 
 
 def _kill_mid_write(root: Path) -> bool:
@@ -99,7 +102,8 @@ def test_killed_writer_leaves_old_value_whole_and_no_listed_temp(root: Path) -> 
     async def check() -> None:
         store = LocalStore(root)
         value = await store.get("a/big", buffer_prototype)
-        assert value is not None and value.to_bytes() == old, "old value not intact"
+        assert value is not None, "old value lost"
+        assert value.to_bytes() == old, "old value not intact"
         # ... but never listed, counted or seen as content.
         assert [k async for k in store.list()] == ["a/big"]
         assert [k async for k in store.list_prefix("a/")] == ["a/big"]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-
 from zstore.local import LocalStore
 
 if TYPE_CHECKING:
@@ -47,7 +46,8 @@ async def test_an_array_written_by_zarr_is_read_by_us(tmp_path: Path) -> None:
     theirs = await _zarr_items(root)
     ours = await _our_items(root)
     assert ours == theirs
-    assert "zarr.json" in ours and "c/0/0" in ours
+    assert "zarr.json" in ours
+    assert "c/0/0" in ours
     store = LocalStore(root, read_only=True)
     assert sorted([k async for k in store.list_dir("c")]) == [str(i) for i in range(4)]
 

@@ -7,7 +7,6 @@ import multiprocessing
 from typing import TYPE_CHECKING
 
 from zbuffer.cpu import Buffer, buffer_prototype
-
 from zstore.local import TMP_PREFIX, LocalStore
 
 if TYPE_CHECKING:

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
-
+from zstore.core import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zstore.local import TMP_PREFIX, LocalStore, resolve
 
 if TYPE_CHECKING:
@@ -72,7 +71,9 @@ async def test_delete_removes_emptied_directories(root: Path) -> None:
 
 async def test_delete_dir_removes_emptied_parents_and_matches_memory(root: Path) -> None:
     store = LocalStore(root)
-    await store._set_many([("g/a/zarr.json", buf(b"{}")), ("g/a/c/0", buf(b"0")), ("g-x", buf(b""))])
+    await store._set_many(
+        [("g/a/zarr.json", buf(b"{}")), ("g/a/c/0", buf(b"0")), ("g-x", buf(b""))]
+    )
     await store.delete_dir("g/a")
     assert await keys_of(store.list_dir("")) == ["g-x"]
     assert await store.is_empty("g")
@@ -102,7 +103,8 @@ async def test_links_inside_the_root_are_followed(root: Path) -> None:
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
     (root / "kalias").symlink_to(root / "real" / "k")
     got = await store.get("alias/k", buffer_prototype)
-    assert got is not None and got.to_bytes() == b"data"
+    assert got is not None
+    assert got.to_bytes() == b"data"
     assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"]
     (root / "real" / "loop").symlink_to(root, target_is_directory=True)
     assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"], "a cycle was walked"
@@ -137,14 +139,17 @@ async def test_open_modes_and_read_only(tmp_path: Path) -> None:
     writer = await LocalStore.open(tmp_path / "new", mode="r+")
     assert not writer.read_only
     reader = await LocalStore.open(tmp_path / "new", mode="r", read_only=True)
-    assert reader.read_only and reader == writer
+    assert reader.read_only
+    assert reader == writer
 
 
 async def test_pickle_round_trip_works_in_another_process(root: Path) -> None:
     store = LocalStore(root, fsync=True)
     await store.set("k", buf(b"parent"))
     clone = pickle.loads(pickle.dumps(store))
-    assert clone == store and clone.fsync and not clone._is_open
+    assert clone == store
+    assert clone.fsync
+    assert not clone._is_open
 
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=_child_write, args=(pickle.dumps(store),))
@@ -152,7 +157,8 @@ async def test_pickle_round_trip_works_in_another_process(root: Path) -> None:
     proc.join(60)
     assert proc.exitcode == 0
     got = await store.get("k", buffer_prototype)
-    assert got is not None and got.to_bytes() == b"child"
+    assert got is not None
+    assert got.to_bytes() == b"child"
 
 
 def _child_write(data: bytes) -> None:
@@ -167,7 +173,8 @@ async def test_move(tmp_path: Path, root: Path) -> None:
     assert store.root == tmp_path / "moved" / "here"
     assert not root.exists()
     got = await store.get("a/k", buffer_prototype)
-    assert got is not None and got.to_bytes() == b"v"
+    assert got is not None
+    assert got.to_bytes() == b"v"
     other = LocalStore(tmp_path / "other")
     await other.set("x", buf(b"x"))
     with pytest.raises(FileExistsError):
@@ -188,7 +195,8 @@ async def test_sync_methods(root: Path) -> None:
     store = LocalStore(root)
     store.set_sync("a/k", buf(b"hello"))
     got = store.get_sync("a/k", byte_range=RangeByteRequest(1, 3))
-    assert got is not None and got.to_bytes() == b"el"
+    assert got is not None
+    assert got.to_bytes() == b"el"
     store.delete_sync("a/k")
     assert store.get_sync("a/k") is None
     assert list(root.iterdir()) == []
@@ -198,7 +206,7 @@ async def test_get_ranges_reads_one_file_once(root: Path) -> None:
     store = LocalStore(root)
     data = bytes(range(256)) * 16
     await store.set("shard", buf(data))
-    requests = [
+    requests: list[ByteRequest | None] = [
         RangeByteRequest(0, 10),
         RangeByteRequest(5, 20),
         OffsetByteRequest(4000),
@@ -243,7 +251,10 @@ async def test_get_many_and_partial_values_in_bulk(root: Path) -> None:
     store = LocalStore(root)
     n = 500
     await store._set_many([(f"c/{i}", buf(i.to_bytes(4, "little"))) for i in range(n)])
-    got = {k: v async for k, v in store._get_many((f"c/{i}", buffer_prototype, None) for i in range(n + 1))}
+    got = {
+        k: v
+        async for k, v in store._get_many((f"c/{i}", buffer_prototype, None) for i in range(n + 1))
+    }
     assert got.pop(f"c/{n}") is None
     assert {k: v.to_bytes() for k, v in got.items()} == {  # type: ignore[union-attr]
         f"c/{i}": i.to_bytes(4, "little") for i in range(n)
@@ -260,10 +271,12 @@ async def test_get_many_and_partial_values_in_bulk(root: Path) -> None:
 
 def test_resolve_claims_local_paths_only(tmp_path: Path) -> None:
     claimed = resolve(str(tmp_path), mode="a", read_only=False, storage_options=None)
-    assert isinstance(claimed, LocalStore) and claimed.root == tmp_path
+    assert isinstance(claimed, LocalStore)
+    assert claimed.root == tmp_path
     assert resolve(tmp_path, mode="r", read_only=True, storage_options=None) is not None
     url = resolve(f"file://{tmp_path}", mode="a", read_only=False, storage_options=None)
-    assert url is not None and url.root == tmp_path
+    assert url is not None
+    assert url.root == tmp_path
     for other in ["s3://bucket/x", "memory://x", "data.zip", str(tmp_path / "a.ZIP"), 42]:
         assert resolve(other, mode="a", read_only=False, storage_options=None) is None
     assert resolve(str(tmp_path), mode="a", read_only=False, storage_options={"anon": True}) is None
@@ -271,7 +284,8 @@ def test_resolve_claims_local_paths_only(tmp_path: Path) -> None:
 
 async def test_resolved_store_keeps_the_mode_rule(tmp_path: Path) -> None:
     store = resolve(str(tmp_path / "missing"), mode="r+", read_only=False, storage_options=None)
-    assert store is not None and not store.read_only
+    assert store is not None
+    assert not store.read_only
     with pytest.raises(FileNotFoundError, match="does not exist"):
         await store._open()
     assert not (tmp_path / "missing").exists()
@@ -281,4 +295,5 @@ def test_entry_point_is_registered() -> None:
     from importlib.metadata import entry_points
 
     found = [ep for ep in entry_points(group="zstore.stores") if ep.name == "local"]
-    assert found and found[0].load() is resolve
+    assert found
+    assert found[0].load() is resolve

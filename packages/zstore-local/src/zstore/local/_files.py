@@ -22,6 +22,7 @@ Rules kept here, once:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -234,9 +235,7 @@ def open_for_read(root: str, real_root: str, key: str) -> int | None:
     return fd
 
 
-def read_file(
-    root: str, real_root: str, key: str, byte_range: ByteRequest | None
-) -> bytes | None:
+def read_file(root: str, real_root: str, key: str, byte_range: ByteRequest | None) -> bytes | None:
     """Return the bytes of ``key`` (or the requested range), or None if it is missing.
 
     One ``open``, one ``fstat``, one ``pread`` and one ``close``; a range is served by a
@@ -361,7 +360,7 @@ def _write_all(fd: int, view: memoryview) -> None:
         written += os.write(fd, view[written:])
 
 
-def _write_once(
+def _write_once(  # noqa: PLR0917 - private, called from one place
     root: str, real_root: str, key: str, view: memoryview, exclusive: bool, fsync: bool
 ) -> bool:
     """One attempt at an atomic write; see :func:`write_file`."""
@@ -401,10 +400,8 @@ def _write_once(
             if fsync:
                 os.fsync(dfd)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=dfd)
-            except FileNotFoundError:
-                pass
             raise
     finally:
         os.close(dfd)
@@ -568,7 +565,9 @@ def _walk(
         with it:
             for entry in it:
                 name = entry.name
-                if name.startswith(TMP_PREFIX) or (name_filter and not name.startswith(name_filter)):
+                if name.startswith(TMP_PREFIX) or (
+                    name_filter and not name.startswith(name_filter)
+                ):
                     continue
                 if entry.is_file(follow_symlinks=False):
                     if visit(rel + name, entry, False):
@@ -634,10 +633,8 @@ def getsize_dir(root: str, real_root: str, directory: str) -> int:
 
     def visit(key: str, entry: os.DirEntry[str], followed: bool) -> bool:
         nonlocal total
-        try:
+        with contextlib.suppress(FileNotFoundError):  # deleted while we walked
             total += entry.stat(follow_symlinks=followed).st_size
-        except FileNotFoundError:
-            pass  # deleted while we walked
         return False
 
     _walk(root, real_root, directory, visit)
@@ -700,10 +697,8 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
         with it:
             paths = [entry.path for entry in it]
         for path in paths:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 _remove_entry(path)
-            except FileNotFoundError:
-                pass
         return
     path = root + "/" + directory[:-1]
     try:
@@ -717,10 +712,8 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
             return  # a link to a file is a key, and not under 'key/'
         os.unlink(path)
     elif stat.S_ISDIR(st.st_mode):
-        try:
+        with contextlib.suppress(FileNotFoundError):
             _remove_tree(path)
-        except FileNotFoundError:
-            pass
     else:
         return  # the key 'foo' is not under 'foo/'
     _prune(root, directory[:-1].rpartition("/")[0])

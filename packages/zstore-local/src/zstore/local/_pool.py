@@ -18,6 +18,7 @@ store, and the store cannot flood the default executor. Results come back with o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import weakref
@@ -111,10 +112,9 @@ def _run_items(loop: asyncio.AbstractEventLoop, items: Sequence[_Item]) -> None:
             outcomes.append((True, func(*args)))
         except BaseException as exc:  # delivered to the awaiting coroutine
             outcomes.append((False, exc))
-    try:
+    # RuntimeError: the loop was closed while we worked; nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_deliver, items, outcomes)
-    except RuntimeError:  # pragma: no cover - the loop was closed while we worked
-        pass
 
 
 class _Batcher:

@@ -64,7 +64,7 @@ def _read_buffer(
     return prototype.buffer.from_bytes(data)
 
 
-def _read_ranges(
+def _read_ranges(  # noqa: PLR0917 - a pool job: arguments are positional
     root: str,
     real_root: str,
     key: str,
@@ -92,7 +92,7 @@ def _read_ranges(
         os.close(fd)
 
 
-class LocalStore(Store):
+class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhashable
     """Store for the local file system: each key is a plain file at ``root/key``.
 
     The API of zarr-python 3's ``zarr.storage.LocalStore`` with these guarantees: keys can
@@ -544,7 +544,7 @@ class LocalStore(Store):
             yield name
 
 
-def _write(
+def _write(  # noqa: PLR0917 - a pool job: arguments are positional
     root: str, real_root: str, key: str, value: object, exclusive: bool, fsync: bool
 ) -> bool:
     return _files.write_file(root, real_root, key, value, exclusive=exclusive, fsync=fsync)
