@@ -14,8 +14,9 @@ from ztesting.stateful import HierarchyStateMachine, ZarrStoreStateMachine
 from ztesting.store import StoreTests
 
 if TYPE_CHECKING:
-    from zbuffer.core import Buffer as CoreBuffer
     from pathlib import Path
+
+    from zbuffer.core import Buffer as CoreBuffer
 
 
 class TestLocalStore(StoreTests[LocalStore, Buffer]):
