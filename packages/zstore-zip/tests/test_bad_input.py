@@ -10,7 +10,6 @@ import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import RangeByteRequest
-
 from zstore.zip import ArchiveError, ZipStore
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ async def test_non_zip_file_is_refused_by_name_and_kept(
     path = tmp_path / "not.zip"
     path.write_bytes(content)
     with pytest.raises(ArchiveError, match=r"not\.zip is not a readable zip archive"):
-        await ZipStore.open(path, mode=mode)  # type: ignore[arg-type]
+        await ZipStore.open(path, mode=mode)
     assert path.read_bytes() == content, "a refused file must not be changed"
 
 
@@ -97,7 +96,7 @@ async def test_member_name_that_is_not_a_key_is_refused_naming_file_and_member(
     before = path.read_bytes()
     for mode in ("r", "a"):
         with pytest.raises(ArchiveError, match=r"evil\.zip: member .* is not a valid key"):
-            await ZipStore.open(path, mode=mode)  # type: ignore[arg-type]
+            await ZipStore.open(path, mode=mode)
     assert path.read_bytes() == before
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from zbuffer.cpu import buffer_prototype
-
 from zstore.zip import ZipStore
 
 if TYPE_CHECKING:

@@ -17,7 +17,6 @@ import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import RangeByteRequest, SuffixByteRequest
-
 from zstore.zip import ArchiveError, ZipStore
 
 if TYPE_CHECKING:
@@ -176,7 +175,7 @@ async def test_mode_w_replaces_and_mode_r_needs_a_file(archive: Path, tmp_path: 
     store = await ZipStore.open(archive, mode="w")
     assert await keys(store) == []
     store.close()
-    with pytest.raises(FileNotFoundError, match="missing.zip"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
         await ZipStore.open(tmp_path / "missing.zip", mode="r")
 
 
@@ -312,10 +311,10 @@ async def test_zip_io_runs_off_the_event_loop_thread(tmp_path: Path) -> None:
 
     store = await ZipStore.open(tmp_path / "x.zip", mode="w")
     await store.set("k", buf(b"value"))
-    os.pread = spy  # type: ignore[assignment]
+    os.pread = spy
     try:
         assert await read(store, "k") == b"value"
     finally:
-        os.pread = real_pread  # type: ignore[assignment]
+        os.pread = real_pread
     assert seen, "the read must go through pread"
     assert loop_thread not in seen, "zip reads must not run on the event-loop thread"

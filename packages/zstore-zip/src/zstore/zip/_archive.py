@@ -34,15 +34,15 @@ import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-import zipfile_deflate64  # noqa: F401  - importing it teaches zipfile to read Deflate64
+import zipfile_deflate64  # type: ignore[import-untyped]  # noqa: F401 - teaches zipfile Deflate64
 
 if TYPE_CHECKING:
-    from collections.abc import Buffer as BytesLike
+    from collections.abc import Callable, Iterator
 
+BytesLike = bytes | bytearray | memoryview
 __all__ = ["ArchiveError", "ZipArchive"]
 
 Mode = Literal["r", "w", "a", "x"]
@@ -179,7 +179,7 @@ class ZipArchive:
         mode: Mode,
         *,
         compression: int,
-        allowZip64: bool,  # noqa: N803 - zarr-python's spelling
+        allowZip64: bool,
         validate_name: Callable[[str], object],
     ) -> None:
         self.path = path
@@ -318,7 +318,7 @@ class ZipArchive:
         entry = self._entries.get(key)
         return None if entry is None else entry.info.file_size
 
-    def keys(self) -> list[str]:
+    def key_list(self) -> list[str]:
         """A snapshot of every key, in archive order."""
         with self._lock:
             return list(self._entries)
@@ -385,7 +385,7 @@ class ZipArchive:
                     raise ArchiveError("bad CRC-32: the member's data is corrupt")
                 return data
             reader = _PReader(entry.fd, offset, info.compress_size)
-            with zipfile.ZipExtFile(reader, "r", info) as member:  # type: ignore[arg-type]
+            with zipfile.ZipExtFile(reader, "r", info) as member:
                 if start:
                     member.seek(start)
                 # ZipExtFile stops at the declared size and checks the CRC when it gets
@@ -475,7 +475,7 @@ class ZipArchive:
             writer.NameToInfo.pop(key, None)
             replaced = key in self._entries
             view = memoryview(data).cast("B")
-            writer.writestr(info, view)  # type: ignore[arg-type]
+            writer.writestr(info, view)
             old = self._entries.get(key)
             self._entries[key] = _Entry(info, self._temp_fd)
             if old is None:
@@ -623,7 +623,7 @@ class ZipArchive:
         if self._temp_file is not None:
             # close() failed before publishing: the original archive is untouched.
             with contextlib.suppress(Exception):
-                self._temp_file.fp = None  # type: ignore[assignment]
+                self._temp_file.fp = None
             self._temp_file = None
         with contextlib.suppress(Exception):
             self._close_raw()
@@ -643,7 +643,7 @@ class ZipArchive:
             self._release()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        return iter(self.key_list())
 
     def __del__(self) -> None:
         # A store that is dropped without close() still publishes its writes, as

@@ -11,6 +11,7 @@ waiting together pay a handful.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections import deque
@@ -128,11 +129,9 @@ class Dispatcher:
             # must not find it kept alive by this thread.
             del batch
             for loop, results in by_loop.items():
-                try:
+                # RuntimeError: the loop was closed while we worked; nobody is waiting.
+                with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(_deliver, results)
-                except RuntimeError:
-                    # The loop was closed while we worked: nobody is waiting any more.
-                    pass
             by_loop.clear()
 
 

@@ -35,7 +35,7 @@ ZipStoreAccessModeLiteral = Literal["r", "w", "a", "x"]
 _READS_PER_JOB = 64
 
 
-class ZipStore(Store):
+class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable like Store
     """A store in one zip file, with the API of zarr-python's ``zarr.storage.ZipStore``.
 
     Unlike zarr-python's, an overwritten key reads back its latest value and the archive
@@ -93,7 +93,7 @@ class ZipStore(Store):
         mode: ZipStoreAccessModeLiteral = "r",
         read_only: bool | None = None,
         compression: int = zipfile.ZIP_STORED,
-        allowZip64: bool = True,  # noqa: N803 - zarr-python's spelling
+        allowZip64: bool = True,
     ) -> None:
         if mode not in ("r", "w", "a", "x"):
             raise ValueError(f"mode must be 'r', 'w', 'a' or 'x', got {mode!r}")
@@ -399,7 +399,7 @@ class ZipStore(Store):
 
     async def list(self) -> AsyncIterator[str]:
         # docstring inherited
-        for key in (await self._get_archive()).keys():
+        for key in (await self._get_archive()).key_list():
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
