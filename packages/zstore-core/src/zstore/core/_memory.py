@@ -239,25 +239,35 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     # ------------------------------------------------------------------ reads
 
+    def _lookup(self, key: str) -> Buffer | None:
+        """The stored value of ``key`` (frozen before it is handed out), or None."""
+        validate_key(key)
+        value = self._store_dict.get(key)
+        if value is not None:
+            state = self._state
+            if state.thawed.get(key) is value:
+                state.freeze(key, value)
+        return value
+
+    @staticmethod
+    def _slice(value: Buffer, wanted: type[Buffer], byte_range: ByteRequest | None) -> Buffer:
+        """``byte_range`` of ``value`` as a ``wanted``: a view, converted only if needed."""
+        if byte_range is not None:
+            start, stop = normalize_byte_range(byte_range, len(value))
+            value = value[start:stop]
+        # Stored copies are frozen, so handing out the object (or a slice of it) is safe.
+        return value if type(value) is wanted else wanted.from_buffer(value)
+
     def _get_sync(
         self,
         key: str,
         prototype: BufferPrototype,
         byte_range: ByteRequest | None,
     ) -> Buffer | None:
-        validate_key(key)
-        value = self._store_dict.get(key)
+        value = self._lookup(key)
         if value is None:
             return None
-        state = self._state
-        if state.thawed.get(key) is value:
-            state.freeze(key, value)
-        wanted = prototype.buffer
-        if byte_range is None:
-            # Stored copies are frozen by now, so handing out the object itself is safe.
-            return value if type(value) is wanted else wanted.from_buffer(value)
-        start, stop = normalize_byte_range(byte_range, len(value))
-        return wanted.from_buffer(value[start:stop])
+        return self._slice(value, prototype.buffer, byte_range)
 
     async def get(
         self,
@@ -307,8 +317,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # size budgets do not apply.
         if not self._is_open:
             await self._open()
+        value = self._lookup(key)  # one lookup: the value cannot change under the view
+        wanted = prototype.buffer
         for index, byte_range in enumerate(byte_ranges):
-            yield index, self._get_sync(key, prototype, byte_range)
+            yield index, None if value is None else self._slice(value, wanted, byte_range)
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
