@@ -22,7 +22,9 @@ def model_children(model: set[str], directory: str) -> list[str]:
 
 @settings(max_examples=60)
 @given(
-    ops=st.lists(st.tuples(st.sampled_from(["add", "discard", "pop"]), keys), max_size=80),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["add", "discard", "pop", "update"]), keys), max_size=80
+    ),
     query=prefixes,
     load=st.integers(1, 4),
 )
@@ -36,6 +38,10 @@ def test_index_matches_a_sorted_set_under_random_operations(
             if key not in model:
                 index.add(key)
                 model.add(key)
+        elif op == "update":
+            batch = [k for k in (key + "/u", key, key + "/a") if k not in model]
+            index.update(batch)
+            model.update(batch)
         elif op == "discard":
             assert index.discard(key) == (key in model)
             model.discard(key)

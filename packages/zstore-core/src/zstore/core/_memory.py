@@ -280,7 +280,13 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             await self._open()
         if prototype is None:
             prototype = default_buffer_prototype()
-        return self._get_sync(key, prototype, byte_range)
+        value = self._lookup(key)
+        if value is None:
+            return None
+        wanted = prototype.buffer
+        if byte_range is None and type(value) is wanted:
+            return value  # the hot path, without a further call
+        return self._slice(value, wanted, byte_range)
 
     async def get_partial_values(
         self,
@@ -357,7 +363,13 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         stored, size = _copy(value)  # copy outside the lock: a tiny critical section
         state = self._state
         with state.lock:
-            state.put(key, stored, size)
+            # state.put, inlined: this is the hot path of every chunk write.
+            sizes = state.sizes
+            if key not in sizes:
+                state.pending[key] = None
+            state.data[key] = stored
+            sizes[key] = size
+            state.thawed[key] = stored
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
