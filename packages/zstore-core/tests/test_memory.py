@@ -534,3 +534,15 @@ async def test_keys_set_before_a_listing_appear_in_it_in_order(store: MemoryStor
     await store.set("d/99", buf(b"x"))
     assert [k async for k in store.list_dir("d")][-2:] == ["49", "99"]
     assert "11" not in [k async for k in store.list_dir("d")]
+
+
+async def test_values_of_an_unpickled_store_are_read_only_views_too(
+    proto: BufferPrototype,
+) -> None:
+    store = MemoryStore()
+    await store.set("k", buf(b"abc"))
+    loaded = pickle.loads(pickle.dumps(store))
+    got = await loaded.get("k", proto)
+    assert got is not None
+    with pytest.raises(ValueError, match="read-only"):
+        got.as_numpy_array()[0] = 0

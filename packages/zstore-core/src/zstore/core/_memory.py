@@ -236,6 +236,9 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(store_dict=state["store_dict"], read_only=state["read_only"])  # type: ignore[misc]
         self._is_open = state["is_open"]
+        # The unpickled values are this store's own copies: freeze them on first read too.
+        with self._state.lock:
+            self._state.thawed.update(self._store_dict)
 
     # ------------------------------------------------------------------ reads
 
