@@ -644,29 +644,34 @@ def getsize_dir(root: str, real_root: str, directory: str) -> int:
 def list_dir(root: str, real_root: str, directory: str) -> list[str]:
     """Names directly under ``directory`` that are keys or hold keys (no empty dirs)."""
     path = root + "/" + directory[:-1] if directory else root
-    names: list[str] = []
     try:
         it = os.scandir(path)
     except (FileNotFoundError, NotADirectoryError):
-        return names
+        return []
     with it:
-        for entry in it:
-            name = entry.name
-            if name.startswith(TMP_PREFIX):
-                continue
-            if entry.is_file(follow_symlinks=False):
+        entries = list(it)
+    # The common case is a directory of chunk files: one comprehension (the file type comes
+    # from the directory entry, no stat), then the rare cases separately.
+    names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+    if TMP_PREFIX in "\x00".join(names):  # one substring search instead of a loop
+        names = [name for name in names if not name.startswith(TMP_PREFIX)]
+    if len(names) == len(entries):
+        return names
+    for entry in entries:
+        name = entry.name
+        if entry.is_file(follow_symlinks=False) or name.startswith(TMP_PREFIX):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            # Our deletes never leave empty directories, but other programs (and crashed
+            # writers' temporary files) can: list only directories that hold a key.
+            if has_keys(root, real_root, directory + name + "/"):
                 names.append(name)
-            elif entry.is_dir(follow_symlinks=False):
-                # Our deletes never leave empty directories, but other programs (and crashed
-                # writers' temporary files) can: list only directories that hold a key.
-                if has_keys(root, real_root, directory + name + "/"):
-                    names.append(name)
-            elif entry.is_symlink():
-                target = _symlink_target(entry.path, real_root)
-                if target is not None and (
-                    not target[1] or has_keys(root, real_root, directory + name + "/")
-                ):
-                    names.append(name)
+        elif entry.is_symlink():
+            target = _symlink_target(entry.path, real_root)
+            if target is not None and (
+                not target[1] or has_keys(root, real_root, directory + name + "/")
+            ):
+                names.append(name)
     return names
 
 

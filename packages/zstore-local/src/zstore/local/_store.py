@@ -70,23 +70,26 @@ def _read_ranges(  # noqa: PLR0917 - a pool job: arguments are positional
     key: str,
     prototype: BufferPrototype,
     byte_ranges: Sequence[ByteRequest | None],
-    groups: list[list[int]],
-) -> list[Buffer | None] | None:
-    """Serve every group of ranges of one value from one open file (one pread per group)."""
+    groups: Sequence[list[int]],
+) -> list[tuple[int, Buffer | None]] | None:
+    """Serve groups of ranges of one value from one open file: one pread per group.
+
+    The members of a group are zero-copy views of the group's bytes. None if the key is
+    missing.
+    """
     fd = _files.open_for_read(root, real_root, key)
     if fd is None:
         return None
     try:
         size = os.fstat(fd).st_size
-        out: list[Buffer | None] = [None] * len(byte_ranges)
+        out: list[tuple[int, Buffer | None]] = []
         for group in groups:
             spans = [normalize_byte_range(byte_ranges[i], size) for i in group]
             start = min(s for s, _ in spans)
             stop = max(e for _, e in spans)
-            data = _files.read_fd(fd, start, stop) if stop > start else b""
+            data = memoryview(_files.read_fd(fd, start, stop) if stop > start else b"")
             for i, (s, e) in zip(group, spans, strict=True):
-                piece = data if (s, e) == (start, stop) else data[s - start : e - start]
-                out[i] = prototype.buffer.from_bytes(piece)
+                out.append((i, prototype.buffer.from_bytes(data[s - start : e - start])))
         return out
     finally:
         os.close(fd)
@@ -373,12 +376,25 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return
         if not self._is_open:
             await self._ensure_open()
-        groups = coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
-        values = await submit(
-            _read_ranges, self._root, self._real_root, key, prototype, requests, groups
-        )
-        for i in range(len(requests)):
-            yield i, (None if values is None else values[i])
+        root, real_root = self._root, self._real_root
+
+        def plan() -> list[list[int]]:
+            return coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+
+        # Planning is pure Python over every range: do it off the loop as well.
+        groups = await submit(plan)
+
+        def read_groups(chunk: Sequence[list[int]]) -> list[list[tuple[int, Buffer | None]]]:
+            # One job per chunk of groups, so several threads pread at once.
+            found = _read_ranges(root, real_root, key, prototype, requests, chunk)
+            if found is None:
+                return [[(i, None) for i in group] for group in chunk]
+            return [found]
+
+        async for part in iter_chunked(read_groups, groups):
+            for pairs in part:
+                for pair in pairs:
+                    yield pair
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
