@@ -214,6 +214,12 @@ class ZipArchive:
         # that another writer has replaced or changed since (see _publish).
         st = os.fstat(self._base_fd)
         self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        # Flush to disk before replacing only when the file held members before we
+        # opened it: a process that dies never needs it (the rename is atomic), but after
+        # a power loss a rename may reach the disk before the data, and only then would
+        # data that existed before be lost. An archive this store started empty ('w',
+        # 'x', a new 'a') had nothing to lose, so it skips the flush.
+        self._durable = bool(self._entries) or self._dead > 0
 
     # ------------------------------------------------------------------ opening
 
@@ -225,7 +231,6 @@ class ZipArchive:
         )
         try:
             os.write(fd, _EMPTY_ZIP)
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(name, self.path)
@@ -551,12 +556,14 @@ class ZipArchive:
         else:
             self._temp_file.close()
             self._close_raw()
-            os.fsync(self._temp_fd)
+            if self._durable:
+                os.fsync(self._temp_fd)
             final = self._temp_path
         self._temp_file = None
         os.replace(final, self.path)
         self._temp_path = None
-        _fsync_dir(self.path.parent)
+        if self._durable:
+            _fsync_dir(self.path.parent)
 
     def _close_raw(self) -> None:
         if self._raw is not None:
@@ -587,7 +594,8 @@ class ZipArchive:
                 out._didModify = True  # type: ignore[attr-defined]
                 out.close()
                 raw.flush()
-                os.fsync(raw.fileno())
+                if self._durable:
+                    os.fsync(raw.fileno())
         except BaseException:
             path.unlink(missing_ok=True)
             raise

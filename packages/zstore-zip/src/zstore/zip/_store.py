@@ -113,6 +113,9 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._archive: ZipArchive | None = None
         self._open_lock = threading.Lock()
         self._dispatcher = Dispatcher()
+        # Writes serialize on the archive's lock anyway: one worker avoids threads that
+        # only wait for each other (and for the GIL).
+        self._writes = Dispatcher(max_workers=1)
 
     # ------------------------------------------------------------------ opening
 
@@ -141,6 +144,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         if archive is None:
             archive = await self._dispatcher.run(self._archive_sync)
         return archive
+
 
     async def _open(self) -> None:
         # docstring inherited
@@ -235,7 +239,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # docstring inherited
         validate_key(key)
         normalize_byte_range(byte_range, 0)  # a wrong type fails here, before any I/O
-        archive = await self._get_archive()
+        archive = self._archive or await self._get_archive()
         bounds = None if byte_range is None else partial(normalize_byte_range, byte_range)
         data = await self._dispatcher.run(partial(archive.read, key, bounds))
         return None if data is None else prototype.buffer.from_bytes(data)
@@ -272,12 +276,12 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
     async def exists(self, key: str) -> bool:
         # docstring inherited
         validate_key(key)
-        return key in await self._get_archive()
+        return key in (self._archive or await self._get_archive())
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
         validate_key(key)
-        size = (await self._get_archive()).size(key)
+        size = (self._archive or await self._get_archive()).size(key)
         if size is None:
             raise FileNotFoundError(2, f"no key {key!r} in {self.path}", key)
         return size
@@ -302,8 +306,8 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._check_writable()
         validate_key(key)
         data = self._check_value(value).as_buffer_like()
-        archive = await self._get_archive()
-        await self._dispatcher.run(partial(archive.write, key, data))
+        archive = self._archive or await self._get_archive()
+        await self._writes.run(partial(archive.write, key, data))
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -312,7 +316,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         data = self._check_value(value).as_buffer_like()
         archive = await self._get_archive()
         # Atomic: the check and the write happen under the archive's lock.
-        await self._dispatcher.run(partial(archive.write, key, data, only_if_missing=True))
+        await self._writes.run(partial(archive.write, key, data, only_if_missing=True))
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -326,7 +330,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             for key, data in pairs:
                 archive.write(key, data)
 
-        await self._dispatcher.run(write_all)
+        await self._writes.run(write_all)
 
     async def delete(self, key: str) -> None:
         # docstring inherited
@@ -334,14 +338,14 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         validate_key(key)
         archive = await self._get_archive()
         if key in archive:
-            await self._dispatcher.run(partial(archive.delete, [key]))
+            await self._writes.run(partial(archive.delete, [key]))
 
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
         self._check_writable()
         directory = normalize_prefix(prefix)
         archive = await self._get_archive()
-        await self._dispatcher.run(partial(archive.delete_under, directory))
+        await self._writes.run(partial(archive.delete_under, directory))
 
     async def clear(self) -> None:
         """Remove every key: the archive is replaced by an empty one at once.
