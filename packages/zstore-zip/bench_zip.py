@@ -18,9 +18,11 @@ import statistics
 import tempfile
 import time
 import zipfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 N, SIZE, RANGES, RANGE = 5000, 64 * 1024, 10_000, 4096
 

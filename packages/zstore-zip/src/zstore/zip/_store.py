@@ -145,7 +145,6 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             archive = await self._dispatcher.run(self._archive_sync)
         return archive
 
-
     async def _open(self) -> None:
         # docstring inherited
         if self._is_open:
