@@ -1,0 +1,130 @@
+"""Test buffers: a Buffer subclass a store must hand back when asked for it.
+
+A store that ignores ``prototype`` and returns its own buffer class passes every test run
+with the default prototype. Running the same suite with :data:`test_buffer_prototype`
+(``TestBuffer`` / ``NDBufferUsingTestNDArrayLike``) catches it, and
+:class:`StoreExpectingTestBuffer` checks the other direction: that callers hand the store
+the prototype they were given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
+
+from zbuffer import cpu
+from zbuffer.core import BufferPrototype, default_buffer_prototype
+from zstore.core import MemoryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Self
+
+    import numpy.typing as npt
+
+    from zbuffer.core import Buffer, NDArrayLike
+    from zstore.core import ByteRequest
+
+__all__ = [
+    "NDBufferUsingTestNDArrayLike",
+    "StoreExpectingTestBuffer",
+    "TestBuffer",
+    "TestNDArrayLike",
+    "test_buffer_prototype",
+]
+
+
+class TestNDArrayLike(np.ndarray):  # type: ignore[type-arg, unused-ignore]
+    """An ndarray subclass standing in for a foreign ndarray-like type."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+
+class TestBuffer(cpu.Buffer):
+    """A Buffer subclass that stores must return when a prototype asks for it."""
+
+    __test__ = False
+
+
+class NDBufferUsingTestNDArrayLike(cpu.NDBuffer):
+    """An NDBuffer whose arrays are :class:`TestNDArrayLike` instances."""
+
+    __test__ = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        shape: Iterable[int],
+        dtype: npt.DTypeLike,
+        order: Literal["C", "F"] = "C",
+        fill_value: Any | None = None,
+    ) -> Self:
+        """Create a buffer backed by a new :class:`TestNDArrayLike`."""
+        ret = cls(
+            cast("NDArrayLike", TestNDArrayLike(shape=tuple(shape), dtype=dtype, order=order))
+        )
+        if fill_value is not None:
+            ret.fill(fill_value)
+        return ret
+
+    @classmethod
+    def empty(
+        cls,
+        shape: tuple[int, ...],
+        dtype: npt.DTypeLike,
+        order: Literal["C", "F"] = "C",
+    ) -> Self:
+        """Create an uninitialised buffer backed by a :class:`TestNDArrayLike`."""
+        return cls(
+            cast("NDArrayLike", TestNDArrayLike(shape=tuple(shape), dtype=dtype, order=order))
+        )
+
+
+test_buffer_prototype = BufferPrototype(buffer=TestBuffer, nd_buffer=NDBufferUsingTestNDArrayLike)
+"""The prototype that asks stores for :class:`TestBuffer` values."""
+
+
+def _is_metadata(key: str) -> bool:
+    # Metadata documents are read with the default prototype by zarr itself, so the check
+    # exempts them, as zarr-python's StoreExpectingTestBuffer does.
+    return "json" in key
+
+
+class StoreExpectingTestBuffer(MemoryStore):
+    """A MemoryStore that insists on :class:`TestBuffer` for every non-metadata key.
+
+    Keys containing ``"json"`` are treated as metadata and exempt.
+    """
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        if not _is_metadata(key) and not isinstance(value, TestBuffer):
+            raise TypeError(
+                f"StoreExpectingTestBuffer.set({key!r}) got a {type(value).__name__}; "
+                "expected a TestBuffer"
+            )
+        await super().set(key, value)
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        if not _is_metadata(key) and prototype.buffer is not TestBuffer:
+            raise TypeError(
+                f"StoreExpectingTestBuffer.get({key!r}) was asked for "
+                f"{prototype.buffer.__name__}; expected the TestBuffer prototype"
+            )
+        ret = await super().get(key, prototype=prototype, byte_range=byte_range)
+        if ret is not None and not isinstance(ret, prototype.buffer):
+            raise TypeError(
+                f"MemoryStore.get({key!r}) returned a {type(ret).__name__}, "
+                f"not the requested {prototype.buffer.__name__}"
+            )
+        return ret
