@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-from zstore.local import LocalStore
+from zstore.local import TMP_PREFIX, LocalStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,10 +79,15 @@ async def test_list_prefix_never_leaves_the_root(filled: LocalStore, root: Path)
         assert [k async for k in filled.list_prefix(prefix)] == []
 
 
-async def test_reserved_temporary_names_are_refused(filled: LocalStore, root: Path) -> None:
-    for key in [".zstore-tmp-1", "a/.zstore-tmp-x", ".zstore-tmp-d/k"]:
-        with pytest.raises(ValueError, match=r"\.zstore-tmp-"):
+async def test_no_key_can_name_a_temporary_file(filled: LocalStore, root: Path) -> None:
+    # Temporary names start with a backslash, which every key spelling is refused for.
+    for key in [TMP_PREFIX + "1", "a/" + TMP_PREFIX + "x"]:
+        with pytest.raises(ValueError, match="backslash"):
             await filled.set(key, Buffer.from_bytes(b"x"))
+    # Names that merely look like ours are ordinary keys.
+    await filled.set(".zstore-tmp-lookalike", Buffer.from_bytes(b"ok"))
+    assert [k async for k in filled.list_dir("")].count(".zstore-tmp-lookalike") == 1
+    await filled.delete(".zstore-tmp-lookalike")
     await _unchanged(filled, root)
 
 

@@ -13,9 +13,9 @@ Rules kept here, once:
   its target resolves inside the root (checked on the opened file descriptor, so there is
   no window between the check and the use). Anything else raises ValueError naming the key.
 - **Atomic writes.** A value is written to a temporary file in the key's directory, named
-  ``.zstore-tmp-<24 hex digits>``, and renamed over ``root/key``; a reader sees the old
-  value or the new one, never a torn one. Temporary names are never listed, and keys with
-  a segment that starts with ``.zstore-tmp-`` are refused so no user key can be hidden.
+  ``\\zstore-tmp-<24 hex digits>``, and renamed over ``root/key``; a reader sees the old
+  value or the new one, never a torn one. Temporary names start with a backslash, which no
+  key may contain, so they are never listed and can never collide with a key.
 - **No empty directories.** Deleting a key removes the directories it leaves empty, so
   listings agree with a MemoryStore after the same operations.
 """
@@ -56,9 +56,16 @@ __all__ = [
     "write_file",
 ]
 
-TMP_PREFIX = ".zstore-tmp-"
-"""Names of temporary files start with this; no key segment may (see :func:`check_key`)."""
+TMP_PREFIX = "\\zstore-tmp-" if os.sep == "/" else ".zstore-tmp-"
+"""Names of temporary files start with this.
 
+On POSIX it starts with a backslash, which is legal in a file name but never in a key
+(zstore.core's validator refuses backslashes), so no key can ever name, or be hidden as, a
+temporary file: nothing is reserved. On Windows, where a backslash cannot be in a name,
+keys with a segment starting ``.zstore-tmp-`` are refused instead (see :func:`check_key`).
+"""
+
+_RESERVED = "\\" not in TMP_PREFIX
 _TMP_IN_KEY = "/" + TMP_PREFIX
 
 # O_NONBLOCK: opening a FIFO someone left in the root must not hang a worker thread. It has
@@ -82,7 +89,7 @@ _MAX_READ = 1 << 30
 
 
 def check_key(key: str) -> str:
-    """Validate ``key`` with zstore.core's rule plus LocalStore's one reservation.
+    """Validate ``key`` with zstore.core's rule (plus, on Windows only, one reservation).
 
     Parameters
     ----------
@@ -97,10 +104,10 @@ def check_key(key: str) -> str:
     Raises
     ------
     ValueError
-        If the key is invalid, or a segment starts with the reserved ``.zstore-tmp-``.
+        If the key is invalid (on Windows: or a segment starts with ``.zstore-tmp-``).
     """
     validate_key(key)
-    if key.startswith(TMP_PREFIX) or _TMP_IN_KEY in key:
+    if _RESERVED and (key.startswith(TMP_PREFIX) or _TMP_IN_KEY in key):  # pragma: no cover
         raise ValueError(
             f"key {key!r} has a segment starting with {TMP_PREFIX!r}, which LocalStore "
             "reserves for its temporary files; choose another name"
