@@ -197,7 +197,7 @@ class ZipArchive:
         # Members in the file being written that are not live (overwritten, deleted or
         # duplicate names from the original): if any, close() compacts.
         self._dead = 0
-        self._raw: IO[bytes] | None = None
+        self._raw: IO[bytes] | None = None  # the temporary file, buffered
         self._closed = False
 
         check_compression(compression)
@@ -454,7 +454,9 @@ class ZipArchive:
             with open(self.path, "rb") as src, os.fdopen(os.dup(fd), "r+b") as dst:
                 # copyfileobj uses sendfile/copy_file_range on Linux: no copy in Python.
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
-            raw = open(fd, "r+b", buffering=0, closefd=False)  # noqa: SIM115 - owned by the ZipFile
+            # Buffered, so zipfile's small header writes do not each cost a system call;
+            # writestr ends with a seek, which flushes, and write() flushes again anyway.
+            raw = open(fd, "r+b", closefd=False)  # noqa: SIM115 - owned by the ZipFile
             writer = zipfile.ZipFile(
                 raw, "a", compression=self.compression, allowZip64=self.allowZip64
             )
@@ -481,6 +483,8 @@ class ZipArchive:
             replaced = key in self._entries
             view = memoryview(data).cast("B")
             writer.writestr(info, view)
+            # Readers use pread on the descriptor: the bytes must have left our buffer.
+            writer.fp.flush()  # type: ignore[union-attr]
             old = self._entries.get(key)
             self._entries[key] = _Entry(info, self._temp_fd)
             if old is None:
@@ -560,6 +564,14 @@ class ZipArchive:
                 os.fsync(self._temp_fd)
             final = self._temp_path
         self._temp_file = None
+        if not self._durable:
+            # The archive on disk is the empty one this store created. Removing it first
+            # makes the rename not replace a file, which spares the forced writeback that
+            # ext4 (auto_da_alloc) and others start on a replacing rename: nothing that
+            # existed before can be lost here. A crash between the two calls leaves no
+            # archive, and the complete new one in the temporary file.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         os.replace(final, self.path)
         self._temp_path = None
         if self._durable:
