@@ -248,6 +248,8 @@ def _permission_checks(root: str) -> list[str]:
     return problems
 
 
+# The fork happens while the store's pool threads idle; the child makes its own pool.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_read_only_root_directory_raises_permission_error() -> None:
     # A directory outside pytest's tmp (which is private to root) so nobody can reach it.
     base = tempfile.mkdtemp(prefix="zstore-local-perm-")

@@ -6,6 +6,8 @@ import asyncio
 import multiprocessing
 from typing import TYPE_CHECKING
 
+import pytest
+
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.local import TMP_PREFIX, LocalStore
 
@@ -31,6 +33,8 @@ def _race(root: str, writer: int, barrier: multiprocessing.synchronize.Barrier) 
     asyncio.run(main())
 
 
+# The fork happens while the store's pool threads idle; the child makes its own pool.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_set_if_not_exists_from_many_processes_has_one_winner(root: Path) -> None:
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(WRITERS)

@@ -143,6 +143,8 @@ async def test_open_modes_and_read_only(tmp_path: Path) -> None:
     assert reader == writer
 
 
+# The fork happens while the store's pool threads idle; the child makes its own pool.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 async def test_pickle_round_trip_works_in_another_process(root: Path) -> None:
     store = LocalStore(root, fsync=True)
     await store.set("k", buf(b"parent"))
