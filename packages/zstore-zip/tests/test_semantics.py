@@ -318,3 +318,24 @@ async def test_zip_io_runs_off_the_event_loop_thread(tmp_path: Path) -> None:
         os.pread = real_pread
     assert seen, "the read must go through pread"
     assert loop_thread not in seen, "zip reads must not run on the event-loop thread"
+
+
+# ---------------------------------------------------------------- store resolution
+
+
+def test_entry_point_resolves_zip_paths_only(tmp_path: Path) -> None:
+    from importlib.metadata import entry_points
+
+    (point,) = [e for e in entry_points(group="zstore.stores") if e.name == "zip"]
+    resolve = point.load()
+    store = resolve(tmp_path / "a.ZIP", mode="w-", read_only=False, storage_options=None)
+    assert isinstance(store, ZipStore)
+    assert store._mode == "x", "zarr's 'w-' means create exclusively"
+    assert isinstance(resolve(str(tmp_path / "b.zip"), mode="r"), ZipStore)
+    assert resolve(f"file://{tmp_path}/c.zip", mode="r+").path == tmp_path / "c.zip"
+    for not_mine in (tmp_path / "dir", "s3://bucket/x.zip", 42, b"x.zip"):
+        assert resolve(not_mine, mode="r") is None, f"{not_mine!r} is not a local zip path"
+    with pytest.raises(ValueError, match="storage_options"):
+        resolve(tmp_path / "d.zip", mode="r", storage_options={"anon": True})
+    with pytest.raises(ValueError, match="mode must be"):
+        resolve(tmp_path / "d.zip", mode="rw")
