@@ -339,3 +339,20 @@ def test_entry_point_resolves_zip_paths_only(tmp_path: Path) -> None:
         resolve(tmp_path / "d.zip", mode="r", storage_options={"anon": True})
     with pytest.raises(ValueError, match="mode must be"):
         resolve(tmp_path / "d.zip", mode="rw")
+
+
+async def test_mode_r_with_read_only_false_writes_to_an_existing_archive(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="r", read_only=False)
+    assert not store.read_only
+    await store.set("k", buf(b"v"))
+    store.close()
+    assert sorted(names(archive)) == ["a/c/0", "a/c/1", "k", "zarr.json"]
+
+
+async def test_store_reopens_after_close_and_sees_published_data(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("k", buf(b"v"))
+    store.close()
+    assert not store._is_open
+    assert await read(store, "k") == b"v", "using a closed store reopens the archive"
+    assert store._is_open
