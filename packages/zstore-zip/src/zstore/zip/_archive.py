@@ -451,7 +451,11 @@ class ZipArchive:
         )
         temp = Path(name)
         try:
-            with open(self.path, "rb") as src, os.fdopen(os.dup(fd), "r+b") as dst:
+            # Copy from the descriptor we index, not the path: if another writer replaced
+            # the file meanwhile, our offsets still describe what we copy (and close()
+            # will refuse to publish over the other writer's archive).
+            with os.fdopen(os.dup(self._base_fd), "rb") as src, os.fdopen(os.dup(fd), "r+b") as dst:
+                src.seek(0)
                 # copyfileobj uses sendfile/copy_file_range on Linux: no copy in Python.
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
             # Buffered, so zipfile's small header writes do not each cost a system call;
