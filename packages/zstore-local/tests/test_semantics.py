@@ -102,12 +102,16 @@ async def test_links_inside_the_root_are_followed(root: Path) -> None:
     await store.set("real/k", buf(b"data"))
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
     (root / "kalias").symlink_to(root / "real" / "k")
+    (root / "rel").symlink_to("real", target_is_directory=True)  # relative: kernel fast path
+    rel = await store.get("rel/k", buffer_prototype)
+    assert rel is not None
+    assert rel.to_bytes() == b"data"
     got = await store.get("alias/k", buffer_prototype)
     assert got is not None
     assert got.to_bytes() == b"data"
-    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"]
+    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k", "rel/k"]
     (root / "real" / "loop").symlink_to(root, target_is_directory=True)
-    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k"], "a cycle was walked"
+    assert await keys_of(store.list()) == ["alias/k", "kalias", "real/k", "rel/k"], "cycle"
 
 
 async def test_links_leading_outside_the_root_are_refused(tmp_path: Path, root: Path) -> None:
@@ -116,10 +120,13 @@ async def test_links_leading_outside_the_root_are_refused(tmp_path: Path, root: 
     (outside / "secret").write_bytes(b"secret")
     (root / "esc").symlink_to(outside, target_is_directory=True)
     (root / "fesc").symlink_to(outside / "secret")
+    (root / "relesc").symlink_to("../outside/secret")  # relative escape
     store = LocalStore(root)
-    for key in ["esc/secret", "fesc"]:
+    for key in ["esc/secret", "fesc", "relesc"]:
         with pytest.raises(ValueError, match="outside the store root"):
             await store.get(key, buffer_prototype)
+        with pytest.raises(ValueError, match="outside the store root"):
+            await store.getsize(key)
     with pytest.raises(ValueError, match="outside the store root"):
         await store.set("esc/new", buf(b"x"))
     assert sorted(p.name for p in outside.iterdir()) == ["secret"], "a file was written outside"

@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import stat
+import sys
 from typing import TYPE_CHECKING
 
 from zstore.core import normalize_byte_range, validate_key
@@ -50,6 +51,7 @@ __all__ = [
     "list_keys",
     "move_root",
     "open_for_read",
+    "open_root_fd",
     "prepare_root",
     "read_fd",
     "read_file",
@@ -86,6 +88,91 @@ _WRITE_ATTEMPTS = 8
 
 # One pread is capped by the OS (about 2 GiB on Linux); read larger values in pieces.
 _MAX_READ = 1 << 30
+
+
+def _load_openat2() -> Callable[[int, str, int], int] | None:
+    """``openat2(dirfd, path, {flags, resolve=RESOLVE_BENEATH})`` through ctypes, or None.
+
+    RESOLVE_BENEATH makes the kernel refuse, during the one path walk of the open itself,
+    any resolution that leaves the directory (``..``, absolute or escaping symlinks): the
+    confinement check then costs nothing extra. Linux >= 5.6 only; elsewhere (or under a
+    seccomp filter that refuses it) the store uses open + a check of the opened file.
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syscall = libc.syscall
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = (
+            ("flags", ctypes.c_uint64),
+            ("mode", ctypes.c_uint64),
+            ("resolve", ctypes.c_uint64),
+        )
+
+    syscall.restype = ctypes.c_long
+    sys_openat2 = 437  # the same number on every Linux architecture (unified table)
+    resolve_beneath = 0x08
+
+    def openat2(dirfd: int, path: str, flags: int) -> int:
+        how = OpenHow(flags, 0, resolve_beneath)
+        fd = int(
+            syscall(
+                ctypes.c_long(sys_openat2),
+                ctypes.c_int(dirfd),
+                ctypes.c_char_p(os.fsencode(path)),
+                ctypes.byref(how),
+                ctypes.c_size_t(ctypes.sizeof(how)),
+            )
+        )
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+        return fd
+
+    # Probe once: ENOSYS (old kernel) or EPERM (seccomp) means "not available".
+    try:
+        os.close(openat2(-100, ".", _O_DIR))  # AT_FDCWD
+    except OSError:  # pragma: no cover
+        return None
+    return openat2
+
+
+_openat2 = _load_openat2()
+
+
+def _open_beneath(root_fd: int, key: str) -> int | None:
+    """Open ``key`` under ``root_fd`` for reading; None if the fast path cannot decide.
+
+    Raises FileNotFoundError / NotADirectoryError as ``os.open`` would. None (take the slow
+    path) for: no openat2, no root descriptor, or a symlink the kernel will not follow
+    beneath the root (EXDEV, ELOOP: e.g. an absolute link that may still land inside the
+    root, which the slow path allows).
+    """
+    if _openat2 is None or root_fd < 0:
+        return None
+    try:
+        return _openat2(root_fd, key, _O_READ)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise FileNotFoundError(exc.errno, exc.strerror, key) from None
+        if exc.errno == errno.ENOTDIR:
+            raise NotADirectoryError(exc.errno, exc.strerror, key) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionError(exc.errno, exc.strerror, key) from None
+        return None  # EXDEV, ELOOP, EAGAIN, ...: let the slow path decide
+
+
+def open_root_fd(root: str) -> int:
+    """A descriptor of the root directory for the openat2 fast path (-1 if unused)."""
+    if _openat2 is None:
+        return -1  # pragma: no cover
+    return os.open(root, _O_DIR)
 
 
 def check_key(key: str) -> str:
@@ -221,18 +308,33 @@ def read_fd(fd: int, start: int, stop: int) -> bytes:
     return b"".join(parts)
 
 
-def open_for_read(root: str, real_root: str, key: str) -> int | None:
-    """Open ``key`` for reading: a descriptor of a regular file inside the root, or None.
-
-    None if the key is missing or names a directory (a directory is not a key).
-    """
+def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
+    """Open ``key`` read-only, confined to the root; None if it does not exist."""
     path = root + "/" + key
     try:
+        fd = _open_beneath(root_fd, key)
+        if fd is not None:
+            return fd
         fd = os.open(path, _O_READ)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     try:
         _check_fd_inside(fd, path, real_root, key)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> int | None:
+    """Open ``key`` for reading: a descriptor of a regular file inside the root, or None.
+
+    None if the key is missing or names a directory (a directory is not a key).
+    """
+    fd = _open_key(root, real_root, key, root_fd)
+    if fd is None:
+        return None
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             return None
@@ -242,19 +344,18 @@ def open_for_read(root: str, real_root: str, key: str) -> int | None:
     return fd
 
 
-def read_file(root: str, real_root: str, key: str, byte_range: ByteRequest | None) -> bytes | None:
+def read_file(
+    root: str, real_root: str, key: str, byte_range: ByteRequest | None, root_fd: int = -1
+) -> bytes | None:
     """Return the bytes of ``key`` (or the requested range), or None if it is missing.
 
-    One ``open``, one ``fstat``, one ``pread`` and one ``close``; a range is served by a
-    positional read of just those bytes. A directory is not a key: None.
+    One (confined) ``open``, one ``fstat``, one ``pread`` and one ``close``; a range is served
+    by a positional read of just those bytes. A directory is not a key: None.
     """
-    path = root + "/" + key
-    try:
-        fd = os.open(path, _O_READ)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    fd = _open_key(root, real_root, key, root_fd)
+    if fd is None:
         return None
     try:
-        _check_fd_inside(fd, path, real_root, key)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
@@ -266,7 +367,7 @@ def read_file(root: str, real_root: str, key: str, byte_range: ByteRequest | Non
         os.close(fd)
 
 
-def getsize(root: str, real_root: str, key: str) -> int:
+def getsize(root: str, real_root: str, key: str, root_fd: int = -1) -> int:
     """Return the size of ``key`` in bytes.
 
     Raises
@@ -274,13 +375,10 @@ def getsize(root: str, real_root: str, key: str) -> int:
     FileNotFoundError
         If the key is missing (or names a directory); ``filename`` is the key.
     """
-    path = root + "/" + key
+    fd = _open_key(root, real_root, key, root_fd)
+    if fd is None:
+        raise FileNotFoundError(errno.ENOENT, "no such key in the store", key)
     try:
-        fd = os.open(path, _O_READ)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        raise FileNotFoundError(errno.ENOENT, "no such key in the store", key) from None
-    try:
-        _check_fd_inside(fd, path, real_root, key)
         st = os.fstat(fd)
     finally:
         os.close(fd)
@@ -289,10 +387,10 @@ def getsize(root: str, real_root: str, key: str) -> int:
     return st.st_size
 
 
-def exists(root: str, real_root: str, key: str) -> bool:
+def exists(root: str, real_root: str, key: str, root_fd: int = -1) -> bool:
     """Whether ``key`` names a file (a directory is not a key)."""
     try:
-        getsize(root, real_root, key)
+        getsize(root, real_root, key, root_fd)
     except FileNotFoundError:
         return False
     return True

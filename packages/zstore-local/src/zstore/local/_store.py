@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,6 +44,20 @@ def _check_byte_range(byte_range: object) -> None:
         normalize_byte_range(byte_range, 0)  # type: ignore[arg-type]  # raises TypeError
 
 
+def _prepare(root: str, create: bool, root_fd: int) -> tuple[str, int]:
+    """Check the root (creating it if allowed); return its real path and a descriptor."""
+    real_root = _files.prepare_root(root, create)
+    if root_fd < 0:
+        root_fd = _files.open_root_fd(root)
+    return real_root, root_fd
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def _check_value(value: object) -> None:
     if not isinstance(value, Buffer):
         raise TypeError(
@@ -50,15 +66,16 @@ def _check_value(value: object) -> None:
         )
 
 
-def _read_buffer(
+def _read_buffer(  # noqa: PLR0917 - a pool job: arguments are positional
     root: str,
     real_root: str,
     key: str,
     prototype: BufferPrototype,
     byte_range: ByteRequest | None,
+    root_fd: int = -1,
 ) -> Buffer | None:
     """Read in a worker thread and wrap there too, so the loop only resolves a future."""
-    data = _files.read_file(root, real_root, key, byte_range)
+    data = _files.read_file(root, real_root, key, byte_range, root_fd)
     if data is None:
         return None
     return prototype.buffer.from_bytes(data)
@@ -71,13 +88,14 @@ def _read_ranges(  # noqa: PLR0917 - a pool job: arguments are positional
     prototype: BufferPrototype,
     byte_ranges: Sequence[ByteRequest | None],
     groups: Sequence[list[int]],
+    root_fd: int = -1,
 ) -> list[tuple[int, Buffer | None]] | None:
     """Serve groups of ranges of one value from one open file: one pread per group.
 
     The members of a group are zero-copy views of the group's bytes. None if the key is
     missing.
     """
-    fd = _files.open_for_read(root, real_root, key)
+    fd = _files.open_for_read(root, real_root, key, root_fd)
     if fd is None:
         return None
     try:
@@ -156,6 +174,24 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         self._root = os.path.abspath(path)
         # Until opened we do not know the real path; abspath is right unless it has links.
         self._real_root = self._root
+        # A descriptor of the root, for confined opens (openat2 RESOLVE_BENEATH); opened
+        # with the store. Descriptors are only closed when the store is garbage collected,
+        # so a read still running in a worker never sees its descriptor reused.
+        self._root_fd = -1
+        if not hasattr(self, "_fds"):
+            self._fds: list[int] = []
+            weakref.finalize(self, _close_all, self._fds)
+
+    def _opened(self, prepared: tuple[str, int]) -> None:
+        self._real_root, fd = prepared
+        if fd != self._root_fd:
+            if self._root_fd >= 0 or fd in self._fds:
+                # Two concurrent lazy opens both opened one: keep the first, close later.
+                self._fds.append(fd)
+            else:
+                self._fds.append(fd)
+                self._root_fd = fd
+        self._is_open = True
 
     @property
     def root(self) -> Path:
@@ -217,8 +253,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         # docstring inherited
         if self._is_open:
             raise ValueError("store is already open")
-        self._real_root = await submit(_files.prepare_root, self._root, self._create_root)
-        self._is_open = True
+        self._opened(await submit(_prepare, self._root, self._create_root, self._root_fd))
 
     async def _ensure_open(self) -> None:
         # docstring inherited
@@ -227,13 +262,11 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             # a fresh store): each checks the root, which is idempotent, and the checks of
             # one tick share a pool job. Going through _open would make all but the first
             # fail with "store is already open".
-            self._real_root = await submit(_files.prepare_root, self._root, self._create_root)
-            self._is_open = True
+            self._opened(await submit(_prepare, self._root, self._create_root, self._root_fd))
 
     def _ensure_open_sync(self) -> None:
         if not self._is_open:
-            self._real_root = _files.prepare_root(self._root, create=self._create_root)
-            self._is_open = True
+            self._opened(_prepare(self._root, self._create_root, self._root_fd))
 
     def with_read_only(self, read_only: bool = False) -> Self:
         # docstring inherited
@@ -292,7 +325,9 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         _check_byte_range(byte_range)
         if not self._is_open:
             await self._ensure_open()
-        return await submit(_read_buffer, self._root, self._real_root, key, prototype, byte_range)
+        return await submit(
+            _read_buffer, self._root, self._real_root, key, prototype, byte_range, self._root_fd
+        )
 
     def get_sync(
         self,
@@ -307,7 +342,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         check_key(key)
         _check_byte_range(byte_range)
         self._ensure_open_sync()
-        return _read_buffer(self._root, self._real_root, key, prototype, byte_range)
+        return _read_buffer(self._root, self._real_root, key, prototype, byte_range, self._root_fd)
 
     async def get_partial_values(
         self,
@@ -323,10 +358,10 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return []
         if not self._is_open:
             await self._ensure_open()
-        root, real_root = self._root, self._real_root
+        root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
         def read_chunk(chunk: Sequence[tuple[str, ByteRequest | None]]) -> list[Buffer | None]:
-            return [_read_buffer(root, real_root, k, prototype, r) for k, r in chunk]
+            return [_read_buffer(root, real_root, k, prototype, r, root_fd) for k, r in chunk]
 
         return await run_chunked(read_chunk, work)
 
@@ -342,12 +377,12 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return
         if not self._is_open:
             await self._ensure_open()
-        root, real_root = self._root, self._real_root
+        root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
         def read_chunk(
             chunk: Sequence[tuple[str, BufferPrototype, ByteRequest | None]],
         ) -> list[tuple[str, Buffer | None]]:
-            return [(k, _read_buffer(root, real_root, k, p, r)) for k, p, r in chunk]
+            return [(k, _read_buffer(root, real_root, k, p, r, root_fd)) for k, p, r in chunk]
 
         async for part in iter_chunked(read_chunk, work):
             for pair in part:
@@ -376,7 +411,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return
         if not self._is_open:
             await self._ensure_open()
-        root, real_root = self._root, self._real_root
+        root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
         def plan() -> list[list[int]]:
             return coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
@@ -386,7 +421,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
 
         def read_groups(chunk: Sequence[list[int]]) -> list[list[tuple[int, Buffer | None]]]:
             # One job per chunk of groups, so several threads pread at once.
-            found = _read_ranges(root, real_root, key, prototype, requests, chunk)
+            found = _read_ranges(root, real_root, key, prototype, requests, chunk, root_fd)
             if found is None:
                 return [[(i, None) for i in group] for group in chunk]
             return [found]
@@ -401,14 +436,14 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         check_key(key)
         if not self._is_open:
             await self._ensure_open()
-        return await submit(_files.exists, self._root, self._real_root, key)
+        return await submit(_files.exists, self._root, self._real_root, key, self._root_fd)
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
         check_key(key)
         if not self._is_open:
             await self._ensure_open()
-        return await submit(_files.getsize, self._root, self._real_root, key)
+        return await submit(_files.getsize, self._root, self._real_root, key, self._root_fd)
 
     async def getsize_prefix(self, prefix: str) -> int:
         # docstring inherited
