@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
         arg for dist in dists for package in dist.import_packages for arg in ("-p", package)
     ]
     packages_code = _mypy(packages, [str(d.src) for d in dists], argv)
-    tools_code = _mypy(["tools", "tests-integration"], ["tools"], argv)
+    tools_code = _mypy(["tools", "tests-integration"], ["tools", "tests-integration"], argv)
     return packages_code or tools_code
 
 
