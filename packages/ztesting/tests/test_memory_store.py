@@ -70,7 +70,7 @@ class TestStoreExpectingTestBuffer(StoreTests[StoreExpectingTestBuffer, TestBuff
 )
 def test_memory_store_state_machine(prototype: Any) -> None:
     store = MemoryStore()
-    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store, prototype=prototype))
+    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store, prototype=prototype))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -78,10 +78,10 @@ def test_memory_store_state_machine(prototype: Any) -> None:
 )
 def test_memory_store_hierarchy_state_machine(prototype: Any) -> None:
     store = MemoryStore()
-    run_state_machine_as_test(lambda: HierarchyStateMachine(store, prototype=prototype))
+    run_state_machine_as_test(lambda: HierarchyStateMachine(store, prototype=prototype))  # type: ignore[arg-type]
 
 
 def test_store_expecting_test_buffer_state_machines() -> None:
     store = StoreExpectingTestBuffer()
-    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store, prototype=test_buffer_prototype))
-    run_state_machine_as_test(lambda: HierarchyStateMachine(store, prototype=test_buffer_prototype))
+    run_state_machine_as_test(lambda: ZarrStoreStateMachine(store, prototype=test_buffer_prototype))  # type: ignore[arg-type]
+    run_state_machine_as_test(lambda: HierarchyStateMachine(store, prototype=test_buffer_prototype))  # type: ignore[arg-type]
