@@ -290,27 +290,9 @@ class NDBuffer(core.NDBuffer):
         self._data.__setitem__(key, value)
 
     def all_equal(self, other: Any, equal_nan: bool = True) -> bool:
-        """Whether every element of this buffer equals ``other``.
-
-        Parameters
-        ----------
-        other
-            A scalar or an array that broadcasts against this buffer. ``None`` never
-            compares equal.
-        equal_nan
-            Whether NaN (and NaT) elements compare equal to a NaN ``other``. Ignored for
-            string, bytes, void and object dtypes, as in zarr.
-
-        Returns
-        -------
-        bool
-
-        Notes
-        -----
-        Same answers as zarr's ``all_equal`` (a float zero is compared bit for bit, so
-        ``-0.0 != 0.0``), computed in one pass over cache-sized blocks with no full-size
-        temporary, stopping at the first block that differs.
-        """
+        # docstring inherited
+        # Same answers as zarr's all_equal, computed in one pass over cache-sized blocks
+        # with no full-size temporary, stopping at the first block that differs.
         return numpy_all_equal(self.as_numpy_array(), other, equal_nan)
 
 
