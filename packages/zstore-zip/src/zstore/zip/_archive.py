@@ -55,6 +55,11 @@ _COPY_CHUNK = 1 << 22
 # An empty archive: just the end-of-central-directory record.
 _EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 _TEMP_SUFFIX = ".zstore-tmp"
+# Members below this size are written without a ZIP64 local header by zipfile too (it
+# reserves ZIP64 space when size * 1.05 could pass the limit); larger ones go through
+# ``writestr``.
+_DIRECT_LIMIT = int(zipfile.ZIP64_LIMIT / 1.05)
+_HAVE_PWRITEV = hasattr(os, "pwritev")
 
 
 class ArchiveError(zipfile.BadZipFile):
@@ -129,6 +134,27 @@ def _strip_zip64_extra(extra: bytes) -> bytes:
     return bytes(out)
 
 
+def _pwrite_all(fd: int, parts: tuple[bytes, memoryview], offset: int) -> None:
+    """Write ``parts`` back to back at ``offset``, retrying short writes."""
+    total = sum(len(p) for p in parts)
+    done = os.pwritev(fd, parts, offset) if _HAVE_PWRITEV else 0
+    if done == total:
+        return
+    # A short write (rare) or no pwritev: write what is left, one piece at a time.
+    for part in parts:
+        view = memoryview(part)
+        if done >= len(view):
+            done -= len(view)
+            offset += len(view)
+            continue
+        view, offset, done = view[done:], offset + done, 0
+        while view:
+            n = os.pwrite(fd, view, offset)
+            if n <= 0:
+                raise OSError(f"pwrite wrote {n} bytes")
+            view, offset = view[n:], offset + n
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a rename in ``directory`` durable; a no-op where directories cannot be opened."""
     try:
@@ -199,6 +225,8 @@ class ZipArchive:
         self._dead = 0
         self._raw: IO[bytes] | None = None  # the temporary file, buffered
         self._closed = False
+        self._stamp_second = -1
+        self._stamp = (1980, 1, 1, 0, 0, 0)
 
         check_compression(compression)
         if mode == "w":
@@ -478,7 +506,7 @@ class ZipArchive:
             if only_if_missing and key in self._entries:
                 return False
             writer = self._writer()
-            info = zipfile.ZipInfo(key, date_time=time.localtime()[:6])
+            info = zipfile.ZipInfo(key, date_time=self._date_time())
             info.compress_type = self.compression
             info.external_attr = 0o644 << 16
             # We keep our own index; dropping the name from zipfile's keeps it from warning
@@ -486,9 +514,12 @@ class ZipArchive:
             writer.NameToInfo.pop(key, None)
             replaced = key in self._entries
             view = memoryview(data).cast("B")
-            writer.writestr(info, view)
-            # Readers use pread on the descriptor: the bytes must have left our buffer.
-            writer.fp.flush()  # type: ignore[union-attr]
+            if self.compression == zipfile.ZIP_STORED and len(view) < _DIRECT_LIMIT:
+                self._write_stored(writer, info, view)
+            else:
+                writer.writestr(info, view)
+                # Readers use pread on the descriptor: the bytes must have left our buffer.
+                writer.fp.flush()  # type: ignore[union-attr]
             old = self._entries.get(key)
             self._entries[key] = _Entry(info, self._temp_fd)
             if old is None:
@@ -496,6 +527,44 @@ class ZipArchive:
             if replaced:
                 self._dead += 1
             return True
+
+    def _date_time(self) -> tuple[int, int, int, int, int, int]:
+        """The local time for a member's header; ``localtime`` is called once a second."""
+        now = int(time.time())
+        if now != self._stamp_second:
+            self._stamp_second = now
+            t = time.localtime(now)
+            self._stamp = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+        return self._stamp
+
+    def _write_stored(
+        self, writer: zipfile.ZipFile, info: zipfile.ZipInfo, view: memoryview
+    ) -> None:
+        """Append an uncompressed member with one ``pwritev``: header and data together.
+
+        ``writestr`` makes about seven system calls per member (header, data, a seek back
+        to rewrite the header with the CRC, seeks and flushes); with the CRC computed
+        first, the header is right the first time and the caller's buffer goes to the
+        kernel as it is, without a copy. The member is then registered with ``writer`` as
+        ``writestr`` would, so its central directory entry is written on close. Only for
+        members small enough to need no ZIP64 local header (see ``_DIRECT_LIMIT``).
+        """
+        size = len(view)
+        info.file_size = info.compress_size = size
+        info.CRC = zlib.crc32(view)
+        info.flag_bits = 0  # sizes are in the header: no data descriptor
+        info.header_offset = writer.start_dir
+        # zipfile's own checks: closed archive, member count or offset needing ZIP64
+        # when allowZip64 is False.
+        writer._writecheck(info)  # type: ignore[attr-defined]
+        header = info.FileHeader(False)
+        _pwrite_all(self._temp_fd, (header, view), info.header_offset)
+        writer._didModify = True  # type: ignore[attr-defined]
+        writer.filelist.append(info)
+        writer.NameToInfo[info.filename] = info
+        # zipfile seeks to start_dir before every write of its own and before writing
+        # the central directory, so its buffered file never writes over this member.
+        writer.start_dir = info.header_offset + len(header) + size
 
     def delete(self, keys: list[str]) -> None:
         """Remove ``keys``; missing keys are ignored."""
