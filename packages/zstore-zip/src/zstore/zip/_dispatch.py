@@ -16,12 +16,13 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Dispatcher"]
+__all__ = ["Batcher", "Dispatcher"]
 
 T = TypeVar("T")
 
@@ -53,7 +54,8 @@ def _reset_after_fork() -> None:
 
 os.register_at_fork(after_in_child=_reset_after_fork)
 
-_Job = tuple["Callable[[], Any]", "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+# (call, future, loop); future and loop are None for a job from `post`.
+_Job = tuple["Callable[[], Any]", "asyncio.Future[Any] | None", "asyncio.AbstractEventLoop | None"]
 
 
 def _deliver(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -115,6 +117,27 @@ class Dispatcher:
                 raise
         return await future
 
+    def post(self, func: Callable[[], object]) -> None:
+        """Run ``func()`` on a worker thread, with no result: it delivers its own.
+
+        ``func`` must not raise; what it raises is dropped.
+        """
+        with self._lock:
+            self._pending.append((func, None, None))
+            start = self._workers == 0 or (
+                self._workers < self._max_workers
+                and len(self._pending) > _BACKLOG_PER_WORKER * self._workers
+            )
+            if start:
+                self._workers += 1
+        if start:
+            try:
+                _executor().submit(self._drain)
+            except BaseException:
+                with self._lock:
+                    self._workers -= 1
+                raise
+
     def _drain(self) -> None:
         """Worker: run queued calls in batches until the queue is empty."""
         while True:
@@ -135,19 +158,105 @@ class Dispatcher:
             by_loop.clear()
 
 
-def _run_batch(
-    batch: list[_Job],
-) -> dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]:
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+_ByLoop = dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+
+
+def _run_batch(batch: list[_Job]) -> _ByLoop:
+    by_loop: _ByLoop = {}
     while batch:
         job = batch.pop(0)
-        by_loop.setdefault(job[2], []).append(_call(job))
+        if job[1] is None:  # posted: delivers its own results and does not raise
+            with contextlib.suppress(Exception):
+                job[0]()
+            continue
+        loop = job[2]
+        assert loop is not None  # set with the future by run()
+        by_loop.setdefault(loop, []).append(_call(job))
     return by_loop
 
 
 def _call(job: _Job) -> tuple[asyncio.Future[Any], bool, Any]:
     func, future, _ = job
+    assert future is not None  # posted jobs are run by _run_batch directly
     try:
         return (future, True, func())
     except BaseException as exc:
         return (future, False, exc)
+
+
+class Batcher:
+    """Gather the calls that coroutines make in one event-loop tick into worker jobs.
+
+    Every call would otherwise be its own job with its own closure, result tuple and
+    wake-up; at tens of thousands of small reads that bookkeeping (and the garbage
+    collections it triggers) costs more than the reads. Here each call is one tuple
+    ``(future, *args)`` appended to a list; at the end of the tick, or when the list holds
+    ``size`` calls, the list goes to a worker as one job, which runs ``func`` on every
+    call and wakes the loop once with all the results.
+
+    Parameters
+    ----------
+    dispatcher : Dispatcher
+        Where the jobs run. Jobs run in the order they were handed over, so with a
+        one-worker dispatcher, calls run in the order they were made.
+    func : callable
+        Run on a worker thread with each call's tuple; what it returns or raises becomes
+        that call's result. It must not depend on the order of other calls in the job
+        beyond their order of submission.
+    size : int
+        The most calls in one job: small enough that the first results come back soon
+        and that several workers share a large burst.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, func: Callable[[Any], Any], size: int = 64) -> None:
+        self._dispatcher = dispatcher
+        self._func = func
+        self._size = size
+        self._open: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+
+    def submit(self, *args: Any) -> asyncio.Future[Any]:
+        """Queue a call of ``func((future, *args))``; await the returned future for its result."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        calls = self._open.get(loop)
+        if calls is None:
+            calls = self._open[loop] = []
+            loop.call_soon(self.flush, loop)
+        calls.append((future, *args))
+        if len(calls) >= self._size:
+            self.flush(loop)
+        return future
+
+    def flush(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Hand the calls queued on ``loop`` (default: the running loop) to a worker now."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        calls = self._open.pop(loop, None)
+        if calls:
+            self._dispatcher.post(partial(self._run, calls, loop))
+
+    def _run(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+        func = self._func
+        values: list[Any] = []
+        errors: dict[int, BaseException] = {}
+        for i, call in enumerate(calls):
+            try:
+                values.append(func(call))
+            except BaseException as exc:  # delivered to that call's caller
+                values.append(None)
+                errors[i] = exc
+        # RuntimeError: the loop was closed while we worked; nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_deliver_calls, calls, values, errors)
+
+
+def _deliver_calls(calls: list[Any], values: list[Any], errors: dict[int, BaseException]) -> None:
+    """Set the results of one Batcher job; runs on the event loop thread."""
+    for i, call in enumerate(calls):
+        future = call[0]
+        if future.done():  # the caller was cancelled
+            continue
+        if errors and i in errors:
+            future.set_exception(errors[i])
+        else:
+            future.set_result(values[i])

@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zbuffer.core import Buffer
 from zstore.core import (
+    OffsetByteRequest,
+    RangeByteRequest,
     Store,
+    SuffixByteRequest,
     concurrent_map,
     normalize_byte_range,
     normalize_prefix,
     validate_key,
 )
-from zstore.zip._archive import ZipArchive, check_compression
-from zstore.zip._dispatch import Dispatcher
+from zstore.zip._archive import BytesLike, ZipArchive, check_compression
+from zstore.zip._dispatch import Batcher, Dispatcher
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -33,6 +36,21 @@ ZipStoreAccessModeLiteral = Literal["r", "w", "a", "x"]
 
 # get_partial_values hands this many reads to a worker thread at a time.
 _READS_PER_JOB = 64
+_BYTE_REQUESTS = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
+
+
+def _read_call(call: tuple[object, ZipArchive, str, ByteRequest | None]) -> bytes | None:
+    """One get() on a worker thread (see Batcher)."""
+    _, archive, key, byte_range = call
+    if byte_range is None:
+        return archive.read(key)
+    return archive.read(key, partial(normalize_byte_range, byte_range))
+
+
+def _write_call(call: tuple[object, ZipArchive, str, BytesLike]) -> None:
+    """One set() on the writer thread (see Batcher)."""
+    _, archive, key, data = call
+    archive.write(key, data)
 
 
 class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable like Store
@@ -116,6 +134,9 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # Writes serialize on the archive's lock anyway: one worker avoids threads that
         # only wait for each other (and for the GIL).
         self._writes = Dispatcher(max_workers=1)
+        # get() and set() calls of one event-loop tick go to workers in shared jobs.
+        self._read_calls = Batcher(self._dispatcher, _read_call)
+        self._write_calls = Batcher(self._writes, _write_call)
 
     # ------------------------------------------------------------------ opening
 
@@ -237,10 +258,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
     ) -> Buffer | None:
         # docstring inherited
         validate_key(key)
-        normalize_byte_range(byte_range, 0)  # a wrong type fails here, before any I/O
+        if byte_range is not None and not isinstance(byte_range, _BYTE_REQUESTS):
+            normalize_byte_range(byte_range, 0)  # raises the contract's TypeError
         archive = self._archive or await self._get_archive()
-        bounds = None if byte_range is None else partial(normalize_byte_range, byte_range)
-        data = await self._dispatcher.run(partial(archive.read, key, bounds))
+        data = await self._read_calls.submit(archive, key, byte_range)
         return None if data is None else prototype.buffer.from_bytes(data)
 
     async def get_partial_values(
@@ -306,7 +327,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         validate_key(key)
         data = self._check_value(value).as_buffer_like()
         archive = self._archive or await self._get_archive()
-        await self._writes.run(partial(archive.write, key, data))
+        await self._write_calls.submit(archive, key, data)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -315,6 +336,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         data = self._check_value(value).as_buffer_like()
         archive = await self._get_archive()
         # Atomic: the check and the write happen under the archive's lock.
+        self._write_calls.flush()  # earlier set() calls first
         await self._writes.run(partial(archive.write, key, data, only_if_missing=True))
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
@@ -329,6 +351,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             for key, data in pairs:
                 archive.write(key, data)
 
+        self._write_calls.flush()  # earlier set() calls first
         await self._writes.run(write_all)
 
     async def delete(self, key: str) -> None:
@@ -336,14 +359,17 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._check_writable()
         validate_key(key)
         archive = await self._get_archive()
-        if key in archive:
-            await self._writes.run(partial(archive.delete, [key]))
+        # Checked on the writer thread, after earlier set() calls that may still be queued
+        # (a check here could miss them and let the key survive its delete).
+        self._write_calls.flush()
+        await self._writes.run(partial(archive.delete, [key]))
 
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
         self._check_writable()
         directory = normalize_prefix(prefix)
         archive = await self._get_archive()
+        self._write_calls.flush()  # earlier set() calls first
         await self._writes.run(partial(archive.delete_under, directory))
 
     async def clear(self) -> None:
@@ -371,6 +397,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
                 self._mode = "a"
                 self._is_open = True
 
+        self._write_calls.flush()  # earlier set() calls first
         await self._dispatcher.run(replace_with_empty)
 
     async def move(self, path: str | os.PathLike[str]) -> None:
@@ -391,6 +418,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             self.path = target
             self._archive_sync()
 
+        self._write_calls.flush()  # earlier set() calls first
         await self._dispatcher.run(move_archive)
 
     # ------------------------------------------------------------------ listing
