@@ -60,6 +60,9 @@ _TEMP_SUFFIX = ".zstore-tmp"
 # ``writestr``.
 _DIRECT_LIMIT = int(zipfile.ZIP64_LIMIT / 1.05)
 _HAVE_PWRITEV = hasattr(os, "pwritev")
+# Bytes read past the local header the central directory predicts, for a longer local
+# extra field (``zip`` writes a longer timestamp field there, for one).
+_HEADER_SLACK = 64
 
 
 class ArchiveError(zipfile.BadZipFile):
@@ -378,7 +381,7 @@ class ZipArchive:
 
     def read(
         self, key: str, bounds: Callable[[int], tuple[int, int]] | None = None
-    ) -> bytes | None:
+    ) -> bytes | memoryview | None:
         """The value of ``key``, or None if it is missing.
 
         Parameters
@@ -404,19 +407,27 @@ class ZipArchive:
         start, stop = (0, info.file_size) if bounds is None else bounds(info.file_size)
         whole = start == 0 and stop == info.file_size
         try:
-            offset = self._data_offset(entry)
             if info.compress_type == zipfile.ZIP_STORED:
                 if info.compress_size != info.file_size:
                     raise ArchiveError(
                         f"stored member declares {info.file_size} bytes but holds "
                         f"{info.compress_size}"
                     )
-                data = os.pread(entry.fd, stop - start, offset + start) if stop > start else b""
+                # A first read from the start takes the header and the data in one pread.
+                offset, head = self._locate(entry, stop if start == 0 else 0)
+                data: bytes | memoryview
+                if stop <= start:
+                    data = b""
+                elif len(head) >= stop:
+                    data = head[start:stop]  # a view: no copy
+                else:
+                    data = os.pread(entry.fd, stop - start, offset + start)
                 if len(data) != stop - start:
                     raise ArchiveError("the archive ends inside this member (truncated file)")
                 if whole and zlib.crc32(data) != info.CRC:
                     raise ArchiveError("bad CRC-32: the member's data is corrupt")
                 return data
+            offset = self._data_offset(entry)
             reader = _PReader(entry.fd, offset, info.compress_size)
             with zipfile.ZipExtFile(reader, "r", info) as member:
                 if start:
@@ -441,21 +452,42 @@ class ZipArchive:
 
     def _data_offset(self, entry: _Entry) -> int:
         """Where the member's data starts: after its local header, name and extra field."""
+        return self._locate(entry, 0)[0]
+
+    def _locate(self, entry: _Entry, want: int) -> tuple[int, bytes | memoryview]:
+        """The member's data offset, and the first bytes of its data if they were read.
+
+        The offset is read from the local header once and cached. That first time, one
+        ``pread`` takes the header, the name and, when ``want`` is set, the first ``want``
+        bytes of data too: a first whole read of a stored member is one system call.
+        The local extra field may be longer than the central directory's, so a little
+        more is read than the central directory suggests; what is missing is read after.
+        """
         if entry.data_offset >= 0:
-            return entry.data_offset
+            return entry.data_offset, b""
         info = entry.info
         if info.flag_bits & _ENCRYPTED_FLAG:
             raise ArchiveError("the member is encrypted; encrypted archives are not supported")
-        header = os.pread(entry.fd, _LOCAL_HEADER.size, info.header_offset)
-        if len(header) != _LOCAL_HEADER.size:
+        guess = (
+            _LOCAL_HEADER.size
+            + len(info.orig_filename.encode("utf-8", "replace"))
+            + len(info.extra)
+            + _HEADER_SLACK
+        )
+        buf = os.pread(entry.fd, guess + want, info.header_offset)
+        if len(buf) < _LOCAL_HEADER.size:
             raise ArchiveError("the archive ends inside this member's header (truncated file)")
-        fields = _LOCAL_HEADER.unpack(header)
+        fields = _LOCAL_HEADER.unpack_from(buf)
         if fields[0] != _LOCAL_SIGNATURE:
             raise ArchiveError(
                 f"no local file header at offset {info.header_offset} (corrupt archive)"
             )
         name_length, extra_length = fields[-2], fields[-1]
-        raw_name = os.pread(entry.fd, name_length, info.header_offset + _LOCAL_HEADER.size)
+        name_end = _LOCAL_HEADER.size + name_length
+        if len(buf) >= name_end:
+            raw_name = buf[_LOCAL_HEADER.size : name_end]
+        else:
+            raw_name = os.pread(entry.fd, name_length, info.header_offset + _LOCAL_HEADER.size)
         # Decoded as zipfile does: UTF-8 if the central directory's flag says so, else cp437.
         name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
         if name != info.orig_filename:
@@ -463,8 +495,10 @@ class ZipArchive:
                 f"the local header names {name!r}, the central directory "
                 f"{info.orig_filename!r} (corrupt archive)"
             )
-        entry.data_offset = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
-        return entry.data_offset
+        data_start = name_end + extra_length
+        entry.data_offset = info.header_offset + data_start
+        head = memoryview(buf)[data_start:] if want and len(buf) > data_start else b""
+        return entry.data_offset, head
 
     # ------------------------------------------------------------------ writes
 

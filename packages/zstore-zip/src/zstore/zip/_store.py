@@ -39,7 +39,7 @@ _READS_PER_JOB = 64
 _BYTE_REQUESTS = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
 
 
-def _read_call(call: tuple[object, ZipArchive, str, ByteRequest | None]) -> bytes | None:
+def _read_call(call: tuple[object, ZipArchive, str, ByteRequest | None]) -> BytesLike | None:
     """One get() on a worker thread (see Batcher)."""
     _, archive, key, byte_range = call
     if byte_range is None:
@@ -278,13 +278,13 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             return []
         archive = await self._get_archive()
 
-        def read_batch(batch: list[tuple[str, ByteRequest | None]]) -> list[bytes | None]:
+        def read_batch(batch: list[tuple[str, ByteRequest | None]]) -> list[BytesLike | None]:
             return [
                 archive.read(key, None if r is None else partial(normalize_byte_range, r))
                 for key, r in batch
             ]
 
-        async def one(batch: list[tuple[str, ByteRequest | None]]) -> list[bytes | None]:
+        async def one(batch: list[tuple[str, ByteRequest | None]]) -> list[BytesLike | None]:
             return await self._dispatcher.run(partial(read_batch, batch))
 
         batches = [pairs[i : i + _READS_PER_JOB] for i in range(0, len(pairs), _READS_PER_JOB)]
