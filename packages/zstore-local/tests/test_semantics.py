@@ -230,6 +230,41 @@ async def test_get_ranges_reads_one_file_once(root: Path) -> None:
     assert [v for _, v in missing] == [None] * len(requests)
 
 
+async def test_get_ranges_many_dense_ranges_in_index_order(root: Path) -> None:
+    store = LocalStore(root)
+    data = bytes(range(256)) * 64  # 16 KiB
+    await store.set("shard", buf(data))
+    # Unsorted, overlapping, some past the end: several merged groups and single reads.
+    starts = [(i * 7919) % 17000 for i in range(300)]
+    requests: list[ByteRequest | None] = [RangeByteRequest(s, s + 100) for s in starts]
+    pairs = [
+        pair async for pair in store.get_ranges("shard", requests, buffer_prototype, max_size=4096)
+    ]
+    assert [i for i, _ in pairs] == list(range(len(requests)))
+    assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="max_gap"):
+        _ = [
+            pair async for pair in store.get_ranges("shard", requests, buffer_prototype, max_gap=-1)
+        ]
+
+
+async def test_get_ranges_refuses_a_link_out_of_the_root(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    store_root = root / "store"
+    store_root.mkdir()
+    (store_root / "esc").symlink_to(outside)
+    store = LocalStore(store_root)
+    with pytest.raises(ValueError, match="outside the store root"):
+        _ = [
+            p
+            async for p in store.get_ranges(
+                "esc/secret", [RangeByteRequest(0, 3)], buffer_prototype
+            )
+        ]
+
+
 async def test_gathered_gets_fail_one_by_one(root: Path) -> None:
     store = LocalStore(root)
     await store._set_many([(f"k{i}", buf(bytes([i]))) for i in range(50)])
