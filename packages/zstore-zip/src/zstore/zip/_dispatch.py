@@ -213,6 +213,8 @@ class Batcher:
         self._func = func
         self._size = size
         self._open: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        # Jobs handed over and not yet delivered, per loop (each touched by its loop only).
+        self._in_flight: dict[asyncio.AbstractEventLoop, int] = {}
 
     def submit(self, *args: Any) -> asyncio.Future[Any]:
         """Queue a call of ``func((future, *args))``; await the returned future for its result."""
@@ -220,6 +222,11 @@ class Batcher:
         future = loop.create_future()
         calls = self._open.get(loop)
         if calls is None:
+            if not self._in_flight.get(loop):
+                # Nothing under way: a lone call goes at once rather than a tick later.
+                # Calls that follow while it runs are gathered.
+                self._post([(future, *args)], loop)
+                return future
             calls = self._open[loop] = []
             loop.call_soon(self.flush, loop)
         calls.append((future, *args))
@@ -233,7 +240,11 @@ class Batcher:
             loop = asyncio.get_running_loop()
         calls = self._open.pop(loop, None)
         if calls:
-            self._dispatcher.post(partial(self._run, calls, loop))
+            self._post(calls, loop)
+
+    def _post(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._dispatcher.post(partial(self._run, calls, loop))
+        self._in_flight[loop] = self._in_flight.get(loop, 0) + 1
 
     def _run(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         func = self._func
@@ -247,11 +258,26 @@ class Batcher:
                 errors[i] = exc
         # RuntimeError: the loop was closed while we worked; nobody is waiting.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_deliver_calls, calls, values, errors)
+            loop.call_soon_threadsafe(self._deliver, loop, calls, values, errors)
+
+    def _deliver(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        calls: list[Any],
+        values: list[Any],
+        errors: dict[int, BaseException],
+    ) -> None:
+        """Set the results of one job; runs on the event loop thread."""
+        left = self._in_flight.get(loop, 1) - 1
+        if left:
+            self._in_flight[loop] = left
+        else:
+            self._in_flight.pop(loop, None)
+        _deliver_calls(calls, values, errors)
 
 
 def _deliver_calls(calls: list[Any], values: list[Any], errors: dict[int, BaseException]) -> None:
-    """Set the results of one Batcher job; runs on the event loop thread."""
+    """Set the results of calls whose callers are still waiting."""
     for i, call in enumerate(calls):
         future = call[0]
         if future.done():  # the caller was cancelled
