@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import weakref
@@ -23,7 +24,7 @@ from zstore.core import (
 )
 from zstore.local import _files
 from zstore.local._files import check_key
-from zstore.local._pool import iter_chunked, run_chunked, submit
+from zstore.local._pool import iter_chunked, pool_size, run_chunked, submit
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
@@ -82,28 +83,24 @@ def _read_buffer(  # noqa: PLR0917 - a pool job: arguments are positional
     return prototype.buffer.from_bytes(data)
 
 
-def _read_ranges(  # noqa: PLR0917 - a pool job: arguments are positional
+def _read_groups(  # noqa: PLR0917 - a pool job: arguments are positional
     root: str,
     real_root: str,
     key: str,
     prototype: BufferPrototype,
     byte_ranges: Sequence[ByteRequest | None],
-    max_gap: int,
-    max_size: int,
+    groups: Sequence[list[int]],
+    out: list[Buffer | None],
     root_fd: int = -1,
-) -> list[Buffer | None]:
-    """Serve every range of one value in one pool job: plan, one open, one pread per group.
+) -> None:
+    """Serve some groups of ranges of one value: one open, one pread per group.
 
-    Doing it all in one job avoids a thread hand-off per group and GIL ping-pong between
-    workers slicing small results. The members of a group are slices of the group's one
-    buffer (views, no copy). Results are in input order; all None if the key is missing.
+    Fills ``out[index]`` for every member (left None if the key is missing). The members of
+    a group are slices of the group's one buffer (views, no copy).
     """
-    # Plan first: bad max_gap / max_size fail before any I/O.
-    groups = coalesce_ranges(byte_ranges, max_gap=max_gap, max_size=max_size)
-    out: list[Buffer | None] = [None] * len(byte_ranges)
     fd = _files.open_for_read(root, real_root, key, root_fd)
     if fd is None:
-        return out
+        return
     try:
         size = os.fstat(fd).st_size
         from_bytes = prototype.buffer.from_bytes
@@ -130,7 +127,6 @@ def _read_ranges(  # noqa: PLR0917 - a pool job: arguments are positional
             else:
                 for index, r in zip(group, members, strict=True):
                     out[index] = whole[min(r.start, size) - start : min(r.end, size) - start]
-        return out
     finally:
         os.close(fd)
 
@@ -420,11 +416,11 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         max_size: int = DEFAULT_MAX_SIZE,
         limit: int | None = None,
     ) -> AsyncIterator[tuple[int, Buffer | None]]:
-        """Read many byte ranges of one value: one pool job, one open, one pread per group.
+        """Read many byte ranges of one value: one open per job, one pread per group.
 
         Same contract as :meth:`zstore.core.Store.get_ranges` (results in index order, as
-        the default); ``limit`` is accepted for compatibility and unused, since everything
-        happens in one job on one descriptor.
+        the default); ``limit`` is accepted for compatibility and unused: the reads run in
+        at most one job per pool thread.
         """
         check_key(key)
         requests = list(byte_ranges)
@@ -434,18 +430,35 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return
         if not self._is_open:
             await self._ensure_open()
-        found = await submit(
-            _read_ranges,
-            self._root,
-            self._real_root,
-            key,
-            prototype,
-            requests,
-            max_gap,
-            max_size,
-            self._root_fd,
+        root, real_root, root_fd = self._root, self._real_root, self._root_fd
+
+        def plan() -> list[list[int]]:
+            return coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+
+        # Plan in one job (pure Python over every range, kept off the loop), then read the
+        # groups in as many jobs as the pool has threads, each a run of neighbouring groups
+        # on its own descriptor: one thread's pread (no GIL) overlaps another's slicing.
+        groups = await submit(plan)
+        out: list[Buffer | None] = [None] * len(requests)
+        parts = max(1, min(pool_size(), len(groups)))
+        step = -(-len(groups) // parts)
+        await asyncio.gather(
+            *(
+                submit(
+                    _read_groups,
+                    root,
+                    real_root,
+                    key,
+                    prototype,
+                    requests,
+                    groups[i : i + step],
+                    out,
+                    root_fd,
+                )
+                for i in range(0, len(groups), step)
+            )
         )
-        for pair in enumerate(found):
+        for pair in enumerate(out):
             yield pair
 
     async def exists(self, key: str) -> bool:
