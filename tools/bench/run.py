@@ -259,14 +259,8 @@ async def drain(aiter: Any) -> list[Any]:
 
 
 async def drain_ranges(aiter: Any) -> list[tuple[int, Any]]:
-    """Flatten what get_ranges yields: zarr yields batches of (index, buffer) pairs."""
-    out: list[tuple[int, Any]] = []
-    async for item in aiter:
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int):
-            out.append(item)
-        else:
-            out.extend(item)
-    return out
+    """Flatten what get_ranges yields: batches of (index, buffer) pairs, on both sides."""
+    return [pair async for batch in aiter for pair in batch]
 
 
 # --------------------------------------------------------------------------------------

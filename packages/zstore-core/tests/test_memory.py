@@ -145,7 +145,9 @@ async def test_get_partial_values_and_get_ranges(
     assert [g.to_bytes() if g is not None else None for g in got] == [b"01", None, b"9"]
     ranges = [RangeByteRequest(5, 6), None, OffsetByteRequest(8)]
     results = [
-        (i, b.to_bytes() if b else None) async for i, b in store.get_ranges("k", ranges, proto)
+        (i, b.to_bytes() if b else None)
+        async for batch in store.get_ranges("k", ranges, prototype=proto)
+        for i, b in batch
     ]
     assert sorted(results) == [(0, b"5"), (1, b"0123456789"), (2, b"89")]
 

@@ -202,30 +202,50 @@ async def test_get_ranges_coalesces_nearby_ranges_and_tags_each_result(
         None,
         RangeByteRequest(5000, 5001),
     ]
-    got = {
-        i: (b.to_bytes() if b is not None else None)
-        async for i, b in slow.get_ranges("v", ranges, buffer_prototype, max_gap=8, max_size=64)
-    }
+    batches = [
+        batch
+        async for batch in slow.get_ranges(
+            "v", ranges, prototype=buffer_prototype, max_gap_bytes=8, max_coalesced_bytes=64
+        )
+    ]
+    got = {i: (b.to_bytes() if b is not None else None) for batch in batches for i, b in batch}
     for i, request in enumerate(ranges):
         start, stop = normalize_byte_range(request, len(value))
         assert got[i] == value[start:stop], f"range {i} ({request}) came back wrong"
     # 0..5, 10..20 and 22..30 merge into one fetch; the rest are fetched alone.
     assert RangeByteRequest(0, 30) in slow.gets
     assert len(slow.gets) == 6
+    # One batch per fetch, as in zarr-python: the merged fetch serves three requests.
+    assert sorted(len(batch) for batch in batches) == [1, 1, 1, 1, 1, 3]
 
 
-async def test_get_ranges_of_a_missing_key_yields_none_for_every_index(
+async def test_get_ranges_of_a_missing_key_raises_a_group_naming_the_key(
     slow: SlowDictStore,
 ) -> None:
-    got = [
-        x async for x in slow.get_ranges("nope", [RangeByteRequest(0, 1), None], buffer_prototype)
+    requests = [RangeByteRequest(0, 1), None]
+    with pytest.raises(BaseExceptionGroup) as info:
+        _ = [x async for x in slow.get_ranges("nope", requests, prototype=buffer_prototype)]
+    missing = info.value.subgroup(FileNotFoundError)
+    assert missing is not None, info.value.exceptions
+    assert "nope" in str(missing.exceptions[0])
+
+
+async def test_get_ranges_keeps_at_most_max_concurrency_fetches_in_flight(
+    slow: SlowDictStore,
+) -> None:
+    slow.data = {"v": bytes(1000)}
+    requests: list[ByteRequest | None] = [SuffixByteRequest(i) for i in range(1, 30)]
+    batches = [
+        b
+        async for b in slow.get_ranges("v", requests, prototype=buffer_prototype, max_concurrency=3)
     ]
-    assert got == [(0, None), (1, None)]
+    assert sorted(i for batch in batches for i, _ in batch) == list(range(29))
+    assert slow.most_in_flight == 3, slow.most_in_flight
 
 
 async def test_get_ranges_rejects_a_bad_key(slow: SlowDictStore) -> None:
     with pytest.raises(ValueError, match=r"'\.\./v'"):
-        _ = [x async for x in slow.get_ranges("../v", [None], buffer_prototype)]
+        _ = [x async for x in slow.get_ranges("../v", [None], prototype=buffer_prototype)]
 
 
 def test_coalesce_ranges_respects_gap_and_size_budgets() -> None:

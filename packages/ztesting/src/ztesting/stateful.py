@@ -116,9 +116,11 @@ class SyncStoreWrapper:
         self, key: str, byte_ranges: Sequence[ByteRequest | None], prototype: BufferPrototype
     ) -> builtins.list[Buffer | None]:
         """``store.get_ranges``, gathered into a list in request order."""
-        pairs = sync(collect_aiterator(self.store.get_ranges(key, byte_ranges, prototype)))
+        batches = sync(
+            collect_aiterator(self.store.get_ranges(key, byte_ranges, prototype=prototype))
+        )
         out: dict[int, Buffer | None] = {}
-        for index, value in pairs:
+        for index, value in (pair for batch in batches for pair in batch):
             assert index not in out, f"get_ranges yielded index {index} twice"
             out[index] = value
         assert sorted(out) == builtins.list(range(len(byte_ranges))), sorted(out)

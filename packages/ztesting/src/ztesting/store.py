@@ -36,7 +36,7 @@ from ztesting.buffer import test_buffer_prototype
 from ztesting.utils import assert_bytes_equal
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
     from zstore.core import ByteRequest
 
@@ -839,7 +839,11 @@ class StoreTests(Generic[S, B]):
         for max_gap, max_size in [(0, 1 << 20), (64, 1 << 20), (1 << 16, 16)]:
             results = await _collect_ranges(
                 store.get_ranges(
-                    "blob", requests, buffer_prototype, max_gap=max_gap, max_size=max_size
+                    "blob",
+                    requests,
+                    prototype=buffer_prototype,
+                    max_gap_bytes=max_gap,
+                    max_coalesced_bytes=max_size,
                 ),
                 len(requests),
             )
@@ -848,18 +852,20 @@ class StoreTests(Generic[S, B]):
                 assert_bytes_equal(results[i], single, f"get_ranges[{i}] {request} vs get")
                 assert_bytes_equal(results[i], expected_bytes(value, request), f"{request}")
 
-    async def test_get_ranges_of_missing_key_yields_none_for_every_request(
+    async def test_get_ranges_of_missing_key_raises_a_group_with_file_not_found(
         self, store: S, buffer_prototype: BufferPrototype
     ) -> None:
+        # zarr-python's contract: failures surface as an exception group (PEP 654).
         requests: list[ByteRequest | None] = [
             RangeByteRequest(0, 4),
             RangeByteRequest(4, 8),
             SuffixByteRequest(2),
         ]
-        results = await _collect_ranges(
-            store.get_ranges("missing", requests, buffer_prototype), len(requests)
-        )
-        assert results == [None, None, None]
+        with pytest.raises(BaseExceptionGroup) as info:
+            await _collect_ranges(
+                store.get_ranges("missing", requests, prototype=buffer_prototype), len(requests)
+            )
+        assert info.group_contains(FileNotFoundError), info.value.exceptions
 
     # ================================================================== read-only
 
@@ -941,7 +947,7 @@ class StoreTests(Generic[S, B]):
             SuffixByteRequest(5),
         ]
         for proto in self._prototypes(buffer_prototype):
-            results = await _collect_ranges(store.get_ranges("c/0", requests, proto), 3)
+            results = await _collect_ranges(store.get_ranges("c/0", requests, prototype=proto), 3)
             for value in results:
                 assert isinstance(value, proto.buffer), type(value)
 
@@ -1058,14 +1064,16 @@ def _pattern(seed: int, size: int) -> bytes:
 
 
 async def _collect_ranges(
-    results: AsyncIterator[tuple[int, Buffer | None]], n: int
+    batches: AsyncIterator[Sequence[tuple[int, Buffer | None]]], n: int
 ) -> list[Buffer | None]:
-    """Gather ``get_ranges`` output by index, checking each index comes exactly once."""
+    """Gather ``get_ranges`` batches by index, checking each index comes exactly once."""
     out: dict[int, Buffer | None] = {}
-    async for index, value in results:
-        assert index not in out, f"get_ranges yielded index {index} twice"
-        assert 0 <= index < n, f"get_ranges yielded index {index} for {n} requests"
-        out[index] = value
+    async for batch in batches:
+        assert len(batch) > 0, "get_ranges yielded an empty batch"
+        for index, value in batch:
+            assert index not in out, f"get_ranges yielded index {index} twice"
+            assert 0 <= index < n, f"get_ranges yielded index {index} for {n} requests"
+            out[index] = value
     assert sorted(out) == list(range(n)), f"get_ranges yielded indices {sorted(out)} of {n}"
     return [out[i] for i in range(n)]
 

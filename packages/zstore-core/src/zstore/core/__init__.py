@@ -14,7 +14,11 @@ from zstore.core._byte_request import (
     SuffixByteRequest,
     normalize_byte_range,
 )
-from zstore.core._concurrency import concurrency_limit, concurrent_map
+from zstore.core._concurrency import (
+    concurrency_limit,
+    concurrent_as_completed,
+    concurrent_map,
+)
 from zstore.core._keys import normalize_prefix, validate_key
 from zstore.core._memory import MemoryStore
 from zstore.core._resolve import (
@@ -51,6 +55,7 @@ __all__ = [
     "__version__",
     "coalesce_ranges",
     "concurrency_limit",
+    "concurrent_as_completed",
     "concurrent_map",
     "make_store",
     "make_store_path",

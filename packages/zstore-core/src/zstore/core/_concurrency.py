@@ -12,9 +12,15 @@ import os
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
-__all__ = ["DEFAULT_CONCURRENCY", "ENV_VAR", "concurrency_limit", "concurrent_map"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "ENV_VAR",
+    "concurrency_limit",
+    "concurrent_as_completed",
+    "concurrent_map",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -137,3 +143,67 @@ async def concurrent_map(
         if failure is not None:
             raise failure
     return results
+
+
+async def concurrent_as_completed(
+    items: Iterable[T],
+    func: Callable[[T], Awaitable[R]],
+    limit: int | None = None,
+) -> AsyncIterator[R]:
+    """Yield ``await func(item)`` for every item as each finishes, ``limit`` at a time.
+
+    The streaming sibling of :func:`concurrent_map`: the same fixed pool of at most
+    ``limit`` worker tasks, but results are yielded in completion order, so a consumer can
+    use the first results while later calls are still running.
+
+    Parameters
+    ----------
+    items : Iterable
+        The items; consumed into a list once.
+    func : callable
+        An async function of one item.
+    limit : int, optional
+        The most calls in flight; see :func:`concurrency_limit` for the default.
+
+    Yields
+    ------
+    object
+        Each call's result, in completion order.
+
+    Raises
+    ------
+    Exception
+        The first exception raised by a call, as itself. The calls still in flight are
+        cancelled; so are they when the consumer stops iterating (``aclose``) or is
+        cancelled.
+    """
+    work = list(items)
+    n_workers = min(concurrency_limit(limit), len(work))
+    done: asyncio.Queue[tuple[R | None, BaseException | None]] = asyncio.Queue()
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < len(work):
+            index = next_index
+            next_index += 1
+            try:
+                result = await func(work[index])
+            except Exception as error:
+                done.put_nowait((None, error))
+                return
+            done.put_nowait((result, None))
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
+    try:
+        for _ in range(len(work)):
+            result, error = await done.get()
+            if error is not None:
+                raise error
+            yield result  # type: ignore[misc]  # None only alongside an error
+    finally:
+        pending = [task for task in tasks if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)

@@ -315,21 +315,27 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         self,
         key: str,
         byte_ranges: Sequence[ByteRequest | None],
-        prototype: BufferPrototype,
         *,
-        max_gap: int = DEFAULT_MAX_GAP,
-        max_size: int = DEFAULT_MAX_SIZE,
-        limit: int | None = None,
-    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        prototype: BufferPrototype,
+        max_concurrency: int = 10,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
         # docstring inherited
-        # Every range of an in-memory value is a view: nothing to coalesce, so the gap and
-        # size budgets do not apply.
+        # Every range of an in-memory value is a view of one lookup: a single batch, with
+        # nothing to coalesce, so the gap, size and concurrency budgets do not apply.
+        validate_key(key)
         if not self._is_open:
             await self._open()
-        value = self._lookup(key)  # one lookup: the value cannot change under the view
+        value = self._lookup(key)  # one lookup: the value cannot change under the views
+        if value is None:
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [_missing_key(key)])
         wanted = prototype.buffer
-        for index, byte_range in enumerate(byte_ranges):
-            yield index, None if value is None else self._slice(value, wanted, byte_range)
+        batch: list[tuple[int, Buffer | None]] = [
+            (i, self._slice(value, wanted, r)) for i, r in enumerate(byte_ranges)
+        ]
+        if batch:
+            yield batch
 
     async def exists(self, key: str) -> bool:
         # docstring inherited

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Literal
 
 from zstore.core._byte_request import RangeByteRequest
-from zstore.core._concurrency import concurrent_map
+from zstore.core._concurrency import concurrent_as_completed, concurrent_map
 from zstore.core._keys import normalize_prefix, validate_key
 
 if TYPE_CHECKING:
@@ -35,11 +35,11 @@ __all__ = [
 READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
 """The message of the ValueError every write path of a read-only store raises."""
 
-DEFAULT_MAX_GAP = 1 << 16
-"""get_ranges merges two ranges separated by at most this many bytes (64 KiB)."""
+DEFAULT_MAX_GAP = 1 << 20
+"""get_ranges merges two ranges separated by at most this many bytes (1 MiB, as zarr)."""
 
-DEFAULT_MAX_SIZE = 1 << 22
-"""get_ranges never merges ranges into one fetch larger than this (4 MiB)."""
+DEFAULT_MAX_SIZE = 16 << 20
+"""get_ranges never merges ranges into one fetch larger than this (16 MiB, as zarr)."""
 
 
 def _missing_key(key: str) -> FileNotFoundError:
@@ -346,20 +346,20 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
         self,
         key: str,
         byte_ranges: Sequence[ByteRequest | None],
-        prototype: BufferPrototype,
         *,
-        max_gap: int = DEFAULT_MAX_GAP,
-        max_size: int = DEFAULT_MAX_SIZE,
-        limit: int | None = None,
-    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        prototype: BufferPrototype,
+        max_concurrency: int = 10,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
         """Read many byte ranges of one value, merging nearby ranges into fewer fetches.
 
-        Range requests are grouped by :func:`coalesce_ranges` (gap at most ``max_gap``,
-        merged span at most ``max_size``); each group is one :meth:`get` with a
-        :class:`~zstore.core.RangeByteRequest`, run with bounded concurrency, and sliced
-        back into per-request buffers. Offset and suffix requests (and None) are fetched
-        on their own. Stores with a better primitive (``pread``, multi-range HTTP) may
-        override this.
+        The signature and semantics of zarr-python's ``Store.get_ranges``. Range requests
+        are grouped by :func:`coalesce_ranges` (gap at most ``max_gap_bytes``, merged span at
+        most ``max_coalesced_bytes``); each group is one :meth:`get` with a
+        :class:`~zstore.core.RangeByteRequest`, at most ``max_concurrency`` in flight, sliced
+        back into per-request buffers. Offset and suffix requests (and None) are fetched on
+        their own. Stores with a better primitive (``pread``, multi-range HTTP) override this.
 
         Parameters
         ----------
@@ -369,49 +369,55 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
             The requests; None means the whole value.
         prototype : BufferPrototype
             The prototype of the returned buffers.
-        max_gap : int
-            Ranges at most this many bytes apart may be merged.
-        max_size : int
+        max_concurrency : int
+            The most merged fetches in flight at once.
+        max_gap_bytes : int
+            Ranges at most this many bytes apart may be merged into one fetch.
+        max_coalesced_bytes : int
             The largest merged fetch in bytes.
-        limit : int, optional
-            The most fetches in flight; default from :func:`~zstore.core.concurrency_limit`.
 
         Yields
         ------
-        tuple of (int, Buffer or None)
-            ``(index into byte_ranges, bytes)``; the bytes are None if the key is missing.
-            Every index is yielded exactly once; the default yields in index order once
-            every fetch has finished.
+        sequence of tuple of (int, Buffer)
+            One batch per underlying fetch: ``(index into byte_ranges, bytes)`` for every
+            request that fetch served. Batches arrive in completion order; every index
+            appears exactly once over all batches.
+
+        Raises
+        ------
+        BaseExceptionGroup
+            As in zarr-python, failures surface as an exception group (handle them with
+            ``except*``): a FileNotFoundError naming the key if it does not exist, or what
+            :meth:`get` raised. Fetches still in flight are cancelled.
         """
         validate_key(key)
         requests = list(byte_ranges)
-        groups = coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+        groups = coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
         async def fetch(group: list[int]) -> list[tuple[int, Buffer | None]]:
-            if len(group) == 1:
-                only = group[0]
-                return [(only, await self.get(key, prototype, requests[only]))]
             members = [requests[i] for i in group]
-            assert all(isinstance(m, RangeByteRequest) for m in members)
-            start = min(m.start for m in members)  # type: ignore[union-attr]
-            end = max(m.end for m in members)  # type: ignore[union-attr]
+            if len(group) == 1:
+                value = await self.get(key, prototype, members[0])
+                if value is None:
+                    raise _missing_key(key)
+                return [(group[0], value)]
+            ranges = [m for m in members if isinstance(m, RangeByteRequest)]
+            start, end = min(m.start for m in ranges), max(m.end for m in ranges)
             merged = await self.get(key, prototype, RangeByteRequest(start, end))
             if merged is None:
-                return [(i, None) for i in group]
-            out: list[tuple[int, Buffer | None]] = []
-            for i, member in zip(group, members, strict=True):
-                assert isinstance(member, RangeByteRequest)
-                # Slicing clips at the fetched length, exactly as a separate get of this
-                # range would clip at the value's end.
-                out.append((i, merged[member.start - start : member.end - start]))
-            return out
+                raise _missing_key(key)
+            # Slicing clips at the fetched length, exactly as a separate get of each range
+            # would clip at the value's end.
+            return [
+                (i, merged[m.start - start : m.end - start])
+                for i, m in zip(group, ranges, strict=True)
+            ]
 
-        results: list[Buffer | None] = [None] * len(requests)
-        for batch in await concurrent_map(groups, fetch, limit):
-            for i, value in batch:
-                results[i] = value
-        for i, value in enumerate(results):
-            yield i, value
+        try:
+            async for batch in concurrent_as_completed(groups, fetch, max_concurrency):
+                yield batch
+        except Exception as error:
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
 
     @abstractmethod
     async def exists(self, key: str) -> bool:
