@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import pickle
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +14,7 @@ from zstore.core import ByteRequest, OffsetByteRequest, RangeByteRequest, Suffix
 from zstore.local import TMP_PREFIX, LocalStore, resolve
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
     from pathlib import Path
 
 from .conftest import listing
@@ -211,6 +212,11 @@ async def test_sync_methods(root: Path) -> None:
     assert list(root.iterdir()) == []
 
 
+async def _pairs(batches: AsyncIterator[Sequence[tuple[int, Any]]]) -> list[Any]:
+    """Flatten get_ranges batches into (index, buffer) pairs."""
+    return [pair async for batch in batches for pair in batch]
+
+
 async def test_get_ranges_reads_one_file_once(root: Path) -> None:
     store = LocalStore(root)
     data = bytes(range(256)) * 16
@@ -223,11 +229,12 @@ async def test_get_ranges_reads_one_file_once(root: Path) -> None:
         None,
         RangeByteRequest(3000, 9000),
     ]
-    got = dict([pair async for pair in store.get_ranges("shard", requests, buffer_prototype)])
+    got = dict(await _pairs(store.get_ranges("shard", requests, prototype=buffer_prototype)))
     expected = [data[0:10], data[5:20], data[4000:], data[-7:], data, data[3000:]]
     assert [got[i].to_bytes() for i in range(len(requests))] == expected  # type: ignore[union-attr]
-    missing = [pair async for pair in store.get_ranges("nope", requests, buffer_prototype)]
-    assert [v for _, v in missing] == [None] * len(requests)
+    with pytest.raises(ExceptionGroup) as info:
+        await _pairs(store.get_ranges("nope", requests, prototype=buffer_prototype))
+    assert info.group_contains(FileNotFoundError, match="no such key"), info.value.exceptions
 
 
 async def test_get_ranges_many_dense_ranges_in_index_order(root: Path) -> None:
@@ -237,15 +244,20 @@ async def test_get_ranges_many_dense_ranges_in_index_order(root: Path) -> None:
     # Unsorted, overlapping, some past the end: several merged groups and single reads.
     starts = [(i * 7919) % 17000 for i in range(300)]
     requests: list[ByteRequest | None] = [RangeByteRequest(s, s + 100) for s in starts]
-    pairs = [
-        pair async for pair in store.get_ranges("shard", requests, buffer_prototype, max_size=4096)
-    ]
+    pairs = sorted(
+        await _pairs(
+            store.get_ranges(
+                "shard", requests, prototype=buffer_prototype, max_coalesced_bytes=4096
+            )
+        ),
+        key=lambda pair: pair[0],
+    )
     assert [i for i, _ in pairs] == list(range(len(requests)))
     assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="max_gap"):
-        _ = [
-            pair async for pair in store.get_ranges("shard", requests, buffer_prototype, max_gap=-1)
-        ]
+        await _pairs(
+            store.get_ranges("shard", requests, prototype=buffer_prototype, max_gap_bytes=-1)
+        )
 
 
 async def test_get_ranges_refuses_a_link_out_of_the_root(root: Path, tmp_path: Path) -> None:
@@ -256,13 +268,11 @@ async def test_get_ranges_refuses_a_link_out_of_the_root(root: Path, tmp_path: P
     store_root.mkdir()
     (store_root / "esc").symlink_to(outside)
     store = LocalStore(store_root)
-    with pytest.raises(ValueError, match="outside the store root"):
-        _ = [
-            p
-            async for p in store.get_ranges(
-                "esc/secret", [RangeByteRequest(0, 3)], buffer_prototype
-            )
-        ]
+    with pytest.raises(ExceptionGroup) as info:
+        await _pairs(
+            store.get_ranges("esc/secret", [RangeByteRequest(0, 3)], prototype=buffer_prototype)
+        )
+    assert info.group_contains(ValueError, match="outside the store root"), info.value.exceptions
 
 
 async def test_gathered_gets_fail_one_by_one(root: Path) -> None:

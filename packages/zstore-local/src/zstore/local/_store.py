@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import weakref
 from pathlib import Path
@@ -90,17 +91,17 @@ def _read_groups(  # noqa: PLR0917 - a pool job: arguments are positional
     prototype: BufferPrototype,
     byte_ranges: Sequence[ByteRequest | None],
     groups: Sequence[list[int]],
-    out: list[Buffer | None],
     root_fd: int = -1,
-) -> None:
+) -> list[list[tuple[int, Buffer | None]]] | None:
     """Serve some groups of ranges of one value: one open, one pread per group.
 
-    Fills ``out[index]`` for every member (left None if the key is missing). The members of
-    a group are slices of the group's one buffer (views, no copy).
+    Returns one batch of ``(index, buffer)`` per group, or None if the key is missing. The
+    members of a group are slices of the group's one buffer (views, no copy).
     """
     fd = _files.open_for_read(root, real_root, key, root_fd)
     if fd is None:
-        return
+        return None
+    batches: list[list[tuple[int, Buffer | None]]] = []
     try:
         size = os.fstat(fd).st_size
         from_bytes = prototype.buffer.from_bytes
@@ -109,7 +110,7 @@ def _read_groups(  # noqa: PLR0917 - a pool job: arguments are positional
             if len(group) == 1:
                 index = group[0]
                 s, e = normalize_byte_range(byte_ranges[index], size)
-                out[index] = from_bytes(read_fd(fd, s, e) if e > s else b"")
+                batches.append([(index, from_bytes(read_fd(fd, s, e) if e > s else b""))])
                 continue
             # A group of several members holds only RangeByteRequests, sorted by start.
             members: list[RangeByteRequest] = [byte_ranges[i] for i in group]  # type: ignore[misc]
@@ -120,15 +121,22 @@ def _read_groups(  # noqa: PLR0917 - a pool job: arguments are positional
                 # The common host buffer: wrap NumPy slices directly, skipping the generic
                 # __getitem__ checks (a third of the per-range cost for 10k small ranges).
                 array = whole.as_numpy_array()
-                for index, r in zip(group, members, strict=True):
-                    out[index] = CpuBuffer(
-                        array[min(r.start, size) - start : min(r.end, size) - start]
-                    )
+                batches.append(
+                    [
+                        (i, CpuBuffer(array[min(r.start, size) - start : min(r.end, size) - start]))
+                        for i, r in zip(group, members, strict=True)
+                    ]
+                )
             else:
-                for index, r in zip(group, members, strict=True):
-                    out[index] = whole[min(r.start, size) - start : min(r.end, size) - start]
+                batches.append(
+                    [
+                        (i, whole[min(r.start, size) - start : min(r.end, size) - start])
+                        for i, r in zip(group, members, strict=True)
+                    ]
+                )
     finally:
         os.close(fd)
+    return batches
 
 
 class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhashable
@@ -410,17 +418,16 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         self,
         key: str,
         byte_ranges: Sequence[ByteRequest | None],
-        prototype: BufferPrototype,
         *,
-        max_gap: int = DEFAULT_MAX_GAP,
-        max_size: int = DEFAULT_MAX_SIZE,
-        limit: int | None = None,
-    ) -> AsyncIterator[tuple[int, Buffer | None]]:
+        prototype: BufferPrototype,
+        max_concurrency: int = 10,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
         """Read many byte ranges of one value: one open per job, one pread per group.
 
-        Same contract as :meth:`zstore.core.Store.get_ranges` (results in index order, as
-        the default); ``limit`` is accepted for compatibility and unused: the reads run in
-        at most one job per pool thread.
+        Same contract as :meth:`zstore.core.Store.get_ranges` (one batch per merged read);
+        the reads run in at most ``min(max_concurrency, pool threads)`` jobs.
         """
         check_key(key)
         requests = list(byte_ranges)
@@ -433,33 +440,39 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
         def plan() -> list[list[int]]:
-            return coalesce_ranges(requests, max_gap=max_gap, max_size=max_size)
+            return coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
         # Plan in one job (pure Python over every range, kept off the loop), then read the
         # groups in as many jobs as the pool has threads, each a run of neighbouring groups
         # on its own descriptor: one thread's pread (no GIL) overlaps another's slicing.
         groups = await submit(plan)
-        out: list[Buffer | None] = [None] * len(requests)
-        parts = max(1, min(pool_size(), len(groups)))
+        parts = max(1, min(pool_size(), max_concurrency, len(groups)))
         step = -(-len(groups) // parts)
-        await asyncio.gather(
-            *(
-                submit(
-                    _read_groups,
-                    root,
-                    real_root,
-                    key,
-                    prototype,
-                    requests,
-                    groups[i : i + step],
-                    out,
-                    root_fd,
+        try:
+            jobs = await asyncio.gather(
+                *(
+                    submit(
+                        _read_groups,
+                        root,
+                        real_root,
+                        key,
+                        prototype,
+                        requests,
+                        groups[i : i + step],
+                        root_fd,
+                    )
+                    for i in range(0, len(groups), step)
                 )
-                for i in range(0, len(groups), step)
             )
-        )
-        for pair in enumerate(out):
-            yield pair
+            if any(job is None for job in jobs):
+                raise FileNotFoundError(errno.ENOENT, "no such key in the store", key)
+        except Exception as error:
+            # zarr-python's contract: get_ranges failures surface as an exception group.
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+        for job in jobs:
+            assert job is not None
+            for batch in job:
+                yield batch
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
