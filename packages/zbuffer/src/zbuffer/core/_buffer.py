@@ -148,8 +148,19 @@ def check_item_key_is_1d_contiguous(key: Any) -> None:
         )
 
 
+_BYTE = np.dtype("B")
+
+
 def _check_buffer_array(array_like: Any) -> None:
     """Raise unless ``array_like`` is a 1-dim, contiguous array of unsigned bytes."""
+    # Every Buffer made by a store passes here: settle the common NumPy case in one test.
+    if (
+        type(array_like) is np.ndarray
+        and array_like.dtype is _BYTE
+        and array_like.ndim == 1
+        and array_like.flags.c_contiguous
+    ):
+        return
     if not (hasattr(array_like, "ndim") and hasattr(array_like, "dtype")):
         raise TypeError(
             f"array_like must be an array-like object with ndim and dtype, got "
@@ -160,7 +171,7 @@ def _check_buffer_array(array_like: Any) -> None:
             f"array_like: only 1-dim allowed, got an array with ndim={array_like.ndim}; "
             "flatten it first"
         )
-    if array_like.dtype != np.dtype("B"):
+    if array_like.dtype != _BYTE:
         raise ValueError(
             f"array_like: only byte dtype allowed (uint8), got dtype {array_like.dtype}; "
             "use .view('B') on a contiguous array to reinterpret its bytes"
