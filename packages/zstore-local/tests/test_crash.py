@@ -70,9 +70,12 @@ def _kill_mid_write(root: Path) -> bool:
                     proc.wait()
                     return True
                 proc.send_signal(signal.SIGCONT)
-                return False
+                if sizes and max(sizes) >= BIG:
+                    return False  # already complete: the window was missed
+                # Created but not written to yet (size 0): keep watching.
             if proc.poll() is not None:
                 return False
+            time.sleep(0.001)
         raise AssertionError("the writer never created its temporary file")
     finally:
         if proc.poll() is None:
