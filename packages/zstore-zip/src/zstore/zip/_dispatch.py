@@ -100,8 +100,13 @@ class Dispatcher:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        self._enqueue((func, future, loop))
+        return await future
+
+    def _enqueue(self, item: _Job) -> None:
+        """Queue ``item`` and start a worker if none runs or the backlog per worker is long."""
         with self._lock:
-            self._pending.append((func, future, loop))
+            self._pending.append(item)
             start = self._workers == 0 or (
                 self._workers < self._max_workers
                 and len(self._pending) > _BACKLOG_PER_WORKER * self._workers
@@ -115,28 +120,13 @@ class Dispatcher:
                 with self._lock:
                     self._workers -= 1
                 raise
-        return await future
 
     def post(self, func: Callable[[], object]) -> None:
         """Run ``func()`` on a worker thread, with no result: it delivers its own.
 
         ``func`` must not raise; what it raises is dropped.
         """
-        with self._lock:
-            self._pending.append((func, None, None))
-            start = self._workers == 0 or (
-                self._workers < self._max_workers
-                and len(self._pending) > _BACKLOG_PER_WORKER * self._workers
-            )
-            if start:
-                self._workers += 1
-        if start:
-            try:
-                _executor().submit(self._drain)
-            except BaseException:
-                with self._lock:
-                    self._workers -= 1
-                raise
+        self._enqueue((func, None, None))
 
     def _drain(self) -> None:
         """Worker: run queued calls in batches until the queue is empty."""
