@@ -68,6 +68,25 @@ def test_environment_variables_pick_the_default(monkeypatch: pytest.MonkeyPatch)
     assert core.get_buffer_class("zbuffer.cpu.Buffer") is cpu.Buffer
 
 
+def test_the_default_prototype_follows_the_environment_and_new_registrations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = unique("buffer")
+    core.register_buffer(MyBuffer, name)
+    before = core.default_buffer_prototype()
+    assert core.default_buffer_prototype() is before, "the prototype is rebuilt on every call"
+    monkeypatch.setenv("ZBUFFER_BUFFER", name)
+    assert core.default_buffer_prototype().buffer is MyBuffer
+
+    class Replacement(cpu.Buffer):
+        pass
+
+    core.register_buffer(Replacement, name)  # the same name now means another class
+    assert core.default_buffer_prototype().buffer is Replacement
+    monkeypatch.delenv("ZBUFFER_BUFFER")
+    assert core.default_buffer_prototype() == before
+
+
 def test_empty_environment_variable_means_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZBUFFER_BUFFER", "")
     assert core.get_buffer_class() is cpu.Buffer

@@ -22,6 +22,8 @@ from zstore.core import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from zbuffer.core import Buffer as AnyBuffer
     from zbuffer.core import BufferPrototype
 
@@ -76,11 +78,71 @@ async def test_returned_views_are_read_only_so_callers_cannot_corrupt_the_store(
     assert after.to_bytes() == b"abc"
 
 
-async def test_set_copies_exactly_once(store: MemoryStore) -> None:
-    value = buf(b"xyz")
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+# Memory its owner can still change: the store must copy it.
+MUTABLE_SOURCES = {
+    "writable array": lambda: np.frombuffer(bytearray(b"xyz"), dtype="B"),
+    "read-only view of a writable array": lambda: _read_only(np.arange(3, dtype="B")),
+    "read-only memoryview of a bytearray": lambda: np.frombuffer(
+        memoryview(bytearray(b"xyz")).toreadonly(), dtype="B"
+    ),
+}
+# Memory of a bytes object: nobody can change it, so the store keeps it without a copy.
+IMMUTABLE_SOURCES = {
+    "bytes": lambda: np.frombuffer(b"xyz", dtype="B"),
+    "slice of bytes": lambda: np.frombuffer(b"__xyz__", dtype="B")[2:5],
+    "memoryview slice of bytes": lambda: np.frombuffer(memoryview(b"__xyz__")[2:5], dtype="B"),
+}
+
+
+@pytest.mark.parametrize("source", MUTABLE_SOURCES.values(), ids=MUTABLE_SOURCES.keys())
+async def test_set_copies_mutable_memory_exactly_once(
+    store: MemoryStore, source: Callable[[], np.ndarray]
+) -> None:
+    value = Buffer.from_array_like(source())
     await store.set("k", value)
     stored = store._store_dict["k"]
+    assert stored is not value
     assert not np.shares_memory(stored.as_numpy_array(), value.as_numpy_array())
+    assert stored.as_numpy_array().base is None or isinstance(
+        stored.as_numpy_array().base, np.ndarray
+    ), "the copy should own its memory"
+
+
+@pytest.mark.parametrize("source", IMMUTABLE_SOURCES.values(), ids=IMMUTABLE_SOURCES.keys())
+async def test_set_keeps_immutable_memory_without_a_copy(
+    store: MemoryStore, proto: BufferPrototype, source: Callable[[], np.ndarray]
+) -> None:
+    value = Buffer.from_array_like(source())
+    await store.set("k", value)
+    assert store._store_dict["k"] is value
+    got = await store.get("k", proto)
+    assert got is not None
+    assert got.to_bytes() == b"xyz"
+    with pytest.raises(ValueError, match="read-only"):
+        got.as_numpy_array()[0] = 0
+
+
+async def test_a_copy_replaced_by_immutable_memory_is_forgotten(store: MemoryStore) -> None:
+    await store.set("k", Buffer.from_array_like(np.arange(3, dtype="B")))
+    await store.set("k", buf(b"xyz"))
+    assert "k" not in store._state.thawed, "the replaced copy is still held for freezing"
+
+
+async def test_set_many_keeps_immutable_and_copies_mutable_memory(store: MemoryStore) -> None:
+    kept = buf(b"abc")
+    mutable = np.arange(3, dtype="B")
+    await store._set_many([("a", kept), ("b", Buffer.from_array_like(mutable))])
+    mutable[:] = 9
+    assert store._store_dict["a"] is kept
+    got = await store.get("b")
+    assert got is not None
+    assert got.to_bytes() == bytes([0, 1, 2])
 
 
 async def test_values_passed_in_a_user_dict_are_stored_as_is(proto: BufferPrototype) -> None:

@@ -209,7 +209,15 @@ class Buffer(ABC):
     """
 
     def __init__(self, array_like: ArrayLike) -> None:
-        _check_buffer_array(array_like)
+        # The common NumPy case inline: every Buffer a store makes passes here.
+        array: Any = array_like  # ArrayLike does not admit that it may be an ndarray
+        if not (
+            type(array) is np.ndarray
+            and array.dtype is _BYTE
+            and array.ndim == 1
+            and array.flags.c_contiguous
+        ):
+            _check_buffer_array(array_like)
         self._data = array_like
 
     @classmethod

@@ -71,6 +71,7 @@ class _Registry(Generic[T]):
             raise ValueError(f"cannot register {cls!r} under an empty name")
         with self._lock:
             self._classes[name] = cls
+        _default_prototypes.clear()  # a name may now mean another class
 
     def names(self) -> list[str]:
         _load_builtins()
@@ -225,14 +226,27 @@ def registered_ndbuffers() -> list[str]:
     return _ndbuffer_registry.names()
 
 
+# Prototypes already built, by the values of the two environment variables. Cleared by
+# every registration, so a cached prototype always holds the classes its names mean now.
+_default_prototypes: dict[tuple[str | None, str | None], BufferPrototype] = {}
+
+
 def default_buffer_prototype() -> BufferPrototype:
     """Return the BufferPrototype of the default Buffer and NDBuffer classes.
 
-    The classes are looked up on every call (see ``get_buffer_class`` and
-    ``get_ndbuffer_class``), so a change of the environment variables takes effect at once.
+    The environment variables are read on every call (see ``get_buffer_class`` and
+    ``get_ndbuffer_class``), so a change of them takes effect at once; the prototype for
+    the values read is built once and reused.
 
     Returns
     -------
     BufferPrototype
     """
-    return BufferPrototype(buffer=get_buffer_class(), nd_buffer=get_ndbuffer_class())
+    environ = os.environ
+    names = (environ.get(BUFFER_ENV_VAR) or None, environ.get(NDBUFFER_ENV_VAR) or None)
+    prototype = _default_prototypes.get(names)
+    if prototype is None:
+        # Looked up from the environment again, so an error names where the name came from.
+        prototype = BufferPrototype(buffer=get_buffer_class(), nd_buffer=get_ndbuffer_class())
+        _default_prototypes[names] = prototype
+    return prototype

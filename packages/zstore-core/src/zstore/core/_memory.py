@@ -6,6 +6,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from zbuffer.core import Buffer, default_buffer_prototype
 from zstore.core._byte_request import normalize_byte_range
 from zstore.core._keys import normalize_prefix, validate_key
@@ -33,22 +35,53 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 
-def _copy(value: Buffer) -> tuple[Buffer, int]:
-    """Copy ``value`` so the store never shares memory with the caller.
+def _immutable(array: object) -> bool:
+    """Whether no one can ever write to ``array``'s memory.
+
+    True for a read-only NumPy array whose memory belongs to a ``bytes`` object, through
+    any chain of array views and memoryviews: what ``Buffer.from_bytes`` makes of a
+    compressor's output. Such memory cannot change, so the store may keep the caller's
+    buffer as it is. Anything else (writable, or memory owned by a bytearray, mmap or
+    device) could be changed by its owner later.
+    """
+    try:
+        if array.flags.writeable:  # type: ignore[attr-defined]
+            return False
+        owner = array.base  # type: ignore[attr-defined]
+    except AttributeError:
+        return False  # not a NumPy array (CuPy, a test array type): copy
+    while True:
+        kind = type(owner)
+        if kind is bytes:
+            return True
+        if kind is np.ndarray:
+            owner = owner.base
+        elif kind is memoryview:
+            owner = owner.obj
+        else:
+            return False
+
+
+def _own(value: Buffer) -> tuple[Buffer, int, bool]:
+    """A buffer the store can keep: ``value`` itself if its memory is immutable, else a copy.
 
     Encoding a chunk can hand the store a zero-copy view of the user's array, and this store
     keeps what it is given alive in a dict: without the copy, a later change to the user's
-    array would rewrite chunks already committed.
+    array would rewrite chunks already committed. Immutable memory needs no copy.
 
-    Returns the copy and its size in bytes (read from the array: cheaper than ``len``).
+    Returns the buffer to store, its size in bytes (read from the array: cheaper than
+    ``len``), and whether it is a copy (a copy is frozen on its first read, see _freeze).
     """
     if not isinstance(value, Buffer):
         raise TypeError(
             "MemoryStore.set(): `value` must be a Buffer instance. Got an instance of "
             f"{type(value)} instead."
         )
-    array = value.as_array_like().copy()
-    return type(value).from_array_like(array), array.size
+    array = value.as_array_like()
+    if _immutable(array):
+        return value, array.size, False
+    array = array.copy()
+    return type(value).from_array_like(array), array.size, True
 
 
 def _freeze(value: Buffer) -> None:
@@ -125,18 +158,22 @@ class _State:
                     index.add(key)
             pending.clear()
 
-    def put(self, key: str, value: Buffer, size: int) -> None:
+    def put(self, key: str, value: Buffer, size: int, copied: bool) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
 
         ``sizes`` always holds exactly the keys of the index plus ``pending``, so
         ``key not in sizes`` says whether the key is new, whatever happened to the dict.
+        ``copied`` says ``value`` is the store's own copy, to be frozen on its first read.
         """
         sizes = self.sizes
         if key not in sizes:
             self.pending[key] = None
         self.data[key] = value
         sizes[key] = size
-        self.thawed[key] = value
+        if copied:
+            self.thawed[key] = value
+        else:
+            self.thawed.pop(key, None)
 
     def remove(self, key: str) -> None:
         """Remove if present (caller holds the lock)."""
@@ -178,7 +215,9 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     Notes
     -----
     - ``set`` copies the value once and freezes the copy, so later changes to the caller's
-      array never reach the store; ``get`` returns read-only views of stored memory, copying
+      array never reach the store. A value whose memory is immutable (a read-only view of
+      a ``bytes`` object, as ``Buffer.from_bytes`` makes of a compressor's output) is kept
+      as it is, without a copy. ``get`` returns read-only views of stored memory, copying
       only when the requested prototype needs another memory type.
     - Listing, ``delete_dir``, ``is_empty`` and ``getsize_prefix`` use a sorted key index:
       O(log n + k), not a scan of every key.
@@ -369,7 +408,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         validate_key(key)
         if not self._is_open:
             await self._open()
-        stored, size = _copy(value)  # copy outside the lock: a tiny critical section
+        stored, size, copied = _own(value)  # copy outside the lock: a tiny critical section
         state = self._state
         with state.lock:
             # state.put, inlined: this is the hot path of every chunk write.
@@ -378,7 +417,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 state.pending[key] = None
             state.data[key] = stored
             sizes[key] = size
-            state.thawed[key] = stored
+            if copied:
+                state.thawed[key] = stored
+            else:
+                state.thawed.pop(key, None)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -389,12 +431,12 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             await self._open()
         if key in self._store_dict:
             return
-        stored, size = _copy(value)
+        stored, size, copied = _own(value)
         state = self._state
         with state.lock:
             # Checked again under the lock: exactly one of many racing writers wins.
             if key not in self._store_dict:
-                state.put(key, stored, size)
+                state.put(key, stored, size, copied)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -403,11 +445,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         if not self._is_open:
             await self._open()
         # Validate and copy everything first, so a bad item writes nothing.
-        staged = [(validate_key(key), *_copy(value)) for key, value in values]
+        staged = [(validate_key(key), *_own(value)) for key, value in values]
         state = self._state
         with state.lock:
-            for key, stored, size in staged:
-                state.put(key, stored, size)
+            for key, stored, size, copied in staged:
+                state.put(key, stored, size, copied)
 
     async def delete(self, key: str) -> None:
         # docstring inherited
