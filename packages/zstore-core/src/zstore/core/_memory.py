@@ -72,16 +72,25 @@ def _own(value: Buffer) -> tuple[Buffer, int, bool]:
     Returns the buffer to store, its size in bytes (read from the array: cheaper than
     ``len``), and whether it is a copy (a copy is frozen on its first read, see _freeze).
     """
-    if not isinstance(value, Buffer):
-        raise TypeError(
-            "MemoryStore.set(): `value` must be a Buffer instance. Got an instance of "
-            f"{type(value)} instead."
-        )
+    kind = type(value)
+    if kind not in _buffer_types:
+        # isinstance against the Buffer ABC costs a tenth of a set: do it once per class.
+        if not isinstance(value, Buffer):
+            raise TypeError(
+                "MemoryStore.set(): `value` must be a Buffer instance. Got an instance of "
+                f"{kind} instead."
+            )
+        _buffer_types.add(kind)
     array = value.as_array_like()
     if _immutable(array):
         return value, array.size, False
     array = array.copy()
-    return type(value).from_array_like(array), array.size, True
+    return kind(array), array.size, True
+
+
+# Classes already checked to be Buffer subclasses. Only grows by classes that exist, and
+# a class cannot stop being a subclass, so the set never needs invalidating.
+_buffer_types: set[type] = set()
 
 
 def _freeze(value: Buffer) -> None:
@@ -370,9 +379,15 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         if value is None:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [_missing_key(key)])
         wanted = prototype.buffer
-        batch: list[tuple[int, Buffer | None]] = [
-            (i, self._slice(value, wanted, r)) for i, r in enumerate(byte_ranges)
-        ]
+        if type(value) is not wanted:
+            value = wanted.from_buffer(value)  # convert once, not once per range
+        # Slice the array directly: the ranges are normalised here, so Buffer.__getitem__'s
+        # slice checks and a call per range would only repeat work.
+        array, size = value.as_array_like(), len(value)
+        batch: list[tuple[int, Buffer | None]] = []
+        for i, byte_range in enumerate(byte_ranges):
+            start, stop = normalize_byte_range(byte_range, size)
+            batch.append((i, wanted(array[start:stop])))
         if batch:
             yield batch
 
