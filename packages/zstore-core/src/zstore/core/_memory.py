@@ -62,15 +62,17 @@ def _immutable(array: object) -> bool:
             return False
 
 
-def _own(value: Buffer) -> tuple[Buffer, int, bool]:
-    """A buffer the store can keep: ``value`` itself if its memory is immutable, else a copy.
+def _own(value: Buffer) -> tuple[Buffer, int]:
+    """A read-only buffer the store can keep: ``value`` itself if its memory is immutable,
+    else a frozen copy.
 
     Encoding a chunk can hand the store a zero-copy view of the user's array, and this store
     keeps what it is given alive in a dict: without the copy, a later change to the user's
-    array would rewrite chunks already committed. Immutable memory needs no copy.
+    array would rewrite chunks already committed. Immutable memory needs no copy. The copy
+    is made read-only at once, so the views ``get`` hands out cannot write into it.
 
-    Returns the buffer to store, its size in bytes (read from the array: cheaper than
-    ``len``), and whether it is a copy (a copy is frozen on its first read, see _freeze).
+    Returns the buffer to store and its size in bytes (read from the array: cheaper than
+    ``len``).
     """
     kind = type(value)
     if kind not in _buffer_types:
@@ -83,9 +85,10 @@ def _own(value: Buffer) -> tuple[Buffer, int, bool]:
         _buffer_types.add(kind)
     array = value.as_array_like()
     if _immutable(array):
-        return value, array.size, False
+        return value, array.size
     array = array.copy()
-    return kind(array), array.size, True
+    _freeze(array)
+    return kind(array), array.size
 
 
 # Classes already checked to be Buffer subclasses. Only grows by classes that exist, and
@@ -93,16 +96,11 @@ def _own(value: Buffer) -> tuple[Buffer, int, bool]:
 _buffer_types: set[type] = set()
 
 
-def _freeze(value: Buffer) -> None:
-    """Make a stored copy read-only, so the views ``get`` hands out cannot write into it.
-
-    Done on the first read of a value rather than on ``set``: ``setflags`` costs about as
-    much as the rest of a ``set``, and a value that is overwritten before it is read never
-    needs it.
-    """
+def _freeze(array: object) -> None:
+    """Make the store's own copy read-only (a quarter of a microsecond, once per set)."""
     # A plain try is free when nothing is raised; contextlib.suppress costs more.
     try:  # noqa: SIM105
-        value.as_array_like().setflags(write=False)  # type: ignore[attr-defined]
+        array.setflags(write=False)  # type: ignore[attr-defined]
     except AttributeError:
         pass  # an array type without flags (CuPy): the copy alone protects the store
 
@@ -114,7 +112,7 @@ class _State:
     must agree on the index, so the state is shared through a registry keyed by the dict.
     """
 
-    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "sizes", "thawed")
+    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "sizes")
 
     def __init__(self, data: MutableMapping[str, Buffer]) -> None:
         self.data = data
@@ -125,8 +123,6 @@ class _State:
         # their write order, which is often nearly sorted: cheap for timsort to merge.
         self.pending: dict[str, None] = {}
         self.sizes: dict[str, int] = {}
-        # Copies made by set and not yet frozen (see _freeze), by key.
-        self.thawed: dict[str, Buffer] = {}
         self.reindex()
 
     def reindex(self) -> None:
@@ -134,20 +130,6 @@ class _State:
         self.index = SortedKeys(self.data)
         self.pending = {}
         self.sizes = {key: len(value) for key, value in self.data.items()}
-        data = self.data
-        self.thawed = {k: v for k, v in self.thawed.items() if data.get(k) is v}
-
-    def freeze(self, key: str, value: Buffer) -> None:
-        """Freeze ``value`` if it is still the unfrozen copy stored at ``key``.
-
-        Checking identity under the lock means a buffer put into the dict directly by the
-        caller is never frozen, and a racing overwrite is frozen on its own first read.
-        """
-        with self.lock:
-            if self.thawed.get(key) is value:
-                del self.thawed[key]
-                if self.data.get(key) is value:
-                    _freeze(value)
 
     def sync(self) -> None:
         """Bring the index up to date before a listing (caller holds the lock).
@@ -167,27 +149,21 @@ class _State:
                     index.add(key)
             pending.clear()
 
-    def put(self, key: str, value: Buffer, size: int, copied: bool) -> None:
+    def put(self, key: str, value: Buffer, size: int) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
 
         ``sizes`` always holds exactly the keys of the index plus ``pending``, so
         ``key not in sizes`` says whether the key is new, whatever happened to the dict.
-        ``copied`` says ``value`` is the store's own copy, to be frozen on its first read.
         """
         sizes = self.sizes
         if key not in sizes:
             self.pending[key] = None
         self.data[key] = value
         sizes[key] = size
-        if copied:
-            self.thawed[key] = value
-        else:
-            self.thawed.pop(key, None)
 
     def remove(self, key: str) -> None:
         """Remove if present (caller holds the lock)."""
         self.data.pop(key, None)
-        self.thawed.pop(key, None)
         if self.sizes.pop(key, None) is not None:
             if key in self.pending:
                 del self.pending[key]
@@ -284,21 +260,16 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(store_dict=state["store_dict"], read_only=state["read_only"])  # type: ignore[misc]
         self._is_open = state["is_open"]
-        # The unpickled values are this store's own copies: freeze them on first read too.
-        with self._state.lock:
-            self._state.thawed.update(self._store_dict)
+        # The unpickled values are this store's own copies: read-only, like every copy.
+        for value in self._store_dict.values():
+            _freeze(value.as_array_like())
 
     # ------------------------------------------------------------------ reads
 
     def _lookup(self, key: str) -> Buffer | None:
-        """The stored value of ``key`` (frozen before it is handed out), or None."""
+        """The stored value of ``key``, or None."""
         validate_key(key)
-        value = self._store_dict.get(key)
-        if value is not None:
-            state = self._state
-            if state.thawed.get(key) is value:
-                state.freeze(key, value)
-        return value
+        return self._store_dict.get(key)
 
     @staticmethod
     def _slice(value: Buffer, wanted: type[Buffer], byte_range: ByteRequest | None) -> Buffer:
@@ -423,7 +394,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         validate_key(key)
         if not self._is_open:
             await self._open()
-        stored, size, copied = _own(value)  # copy outside the lock: a tiny critical section
+        stored, size = _own(value)  # copy outside the lock: a tiny critical section
         state = self._state
         with state.lock:
             # state.put, inlined: this is the hot path of every chunk write.
@@ -432,10 +403,6 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 state.pending[key] = None
             state.data[key] = stored
             sizes[key] = size
-            if copied:
-                state.thawed[key] = stored
-            else:
-                state.thawed.pop(key, None)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -446,12 +413,12 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             await self._open()
         if key in self._store_dict:
             return
-        stored, size, copied = _own(value)
+        stored, size = _own(value)
         state = self._state
         with state.lock:
             # Checked again under the lock: exactly one of many racing writers wins.
             if key not in self._store_dict:
-                state.put(key, stored, size, copied)
+                state.put(key, stored, size)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -463,8 +430,8 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         staged = [(validate_key(key), *_own(value)) for key, value in values]
         state = self._state
         with state.lock:
-            for key, stored, size, copied in staged:
-                state.put(key, stored, size, copied)
+            for key, stored, size in staged:
+                state.put(key, stored, size)
 
     async def delete(self, key: str) -> None:
         # docstring inherited
@@ -485,10 +452,9 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 state.reindex()
                 return
             state.sync()
-            data, sizes, thawed = state.data, state.sizes, state.thawed
+            data, sizes = state.data, state.sizes
             for key in state.index.pop_prefix(directory):
                 data.pop(key, None)
-                thawed.pop(key, None)
                 del sizes[key]
 
     async def clear(self) -> None:
