@@ -143,7 +143,7 @@ class Side:
     def prototype(self) -> Any:
         return self.get("prototype")
 
-    def buffers(self, data: bytes, size: int, count: int) -> list[Any]:
+    def buffers(self, data: bytes | bytearray, size: int, count: int) -> list[Any]:
         """`count` buffers of `size` bytes, zero-copy views into `data` (cycled)."""
         view = memoryview(data)
         span = len(data) // size
@@ -289,10 +289,65 @@ async def filled_memory_store(side: Side, ctx: Ctx, n: int) -> tuple[Any, list[s
     return ctx.cache["store"], keys
 
 
-@workload("memory set 100k x 1 KiB (gather set)", MEM, needs=MEM_NEEDS, target=1.5)
+async def gather_floor_set(ctx: Ctx) -> None:
+    """The asyncio floor under a gathered set: one task per key that only stores into a dict."""
+    n = ctx.size(100_000, 2_000)
+    keys = chunk_keys(n)
+    values = [None] * n
+    stored: dict[str, Any] = {}
+
+    async def put(key: str, value: Any) -> None:
+        stored[key] = value
+
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        await asyncio.gather(*(put(k, v) for k, v in zip(keys, values, strict=True)))
+    expect(len(stored) == n, "the floor lost keys")
+
+
+async def gather_floor_get(ctx: Ctx) -> None:
+    """The asyncio floor under a gathered get: one task per key that only reads a dict."""
+    n = ctx.size(100_000, 2_000)
+    stored = dict.fromkeys(chunk_keys(n), b"")
+
+    async def fetch(key: str) -> Any:
+        return stored.get(key)
+
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        got = await asyncio.gather(*(fetch(k) for k in stored))
+    expect(len(got) == n, "the floor lost keys")
+
+
+@workload(
+    "memory set 100k x 1 KiB (gather set)",
+    MEM,
+    needs=MEM_NEEDS,
+    target=1.5,
+    limit=gather_floor_set,
+)
 async def memory_set_gather(side: Side, ctx: Ctx) -> None:
     n = ctx.size(100_000, 2_000)
     keys, values = kib_payloads(side, ctx, n)
+    store = await side.memory_store()
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        await asyncio.gather(*(store.set(k, v) for k, v in zip(keys, values, strict=True)))
+    expect(len(await drain(store.list())) == n, "not every key was stored")
+
+
+@workload(
+    "memory set 100k x 1 KiB writable values (gather set)",
+    MEM,
+    needs=MEM_NEEDS,
+    limit=gather_floor_set,
+)
+async def memory_set_gather_writable(side: Side, ctx: Ctx) -> None:
+    # Values over a bytearray, as an uncompressed chunk is a view of the user's array:
+    # both stores must copy them (kib_payloads views bytes, which ours keeps as is).
+    n = ctx.size(100_000, 2_000)
+    keys = chunk_keys(n)
+    if "writable" not in ctx.cache:
+        data = bytearray(ctx.shared.setdefault("random", os.urandom(4 * MiB)))
+        ctx.cache["writable"] = side.buffers(data, KiB, n)
+    values = ctx.cache["writable"]
     store = await side.memory_store()
     with ctx.timed(ops=n, nbytes=n * KiB):
         await asyncio.gather(*(store.set(k, v) for k, v in zip(keys, values, strict=True)))
@@ -309,7 +364,13 @@ async def memory_set_many(side: Side, ctx: Ctx) -> None:
     expect(len(await drain(store.list())) == n, "not every key was stored")
 
 
-@workload("memory get 100k x 1 KiB (gather get)", MEM, needs=MEM_NEEDS, target=1.5)
+@workload(
+    "memory get 100k x 1 KiB (gather get)",
+    MEM,
+    needs=MEM_NEEDS,
+    target=1.5,
+    limit=gather_floor_get,
+)
 async def memory_get_gather(side: Side, ctx: Ctx) -> None:
     n = ctx.size(100_000, 2_000)
     store, keys = await filled_memory_store(side, ctx, n)
