@@ -290,6 +290,33 @@ async def test_gathered_gets_fail_one_by_one(root: Path) -> None:
     assert results[51] is None
 
 
+async def test_first_gather_on_a_fresh_store_opens_it_once(root: Path) -> None:
+    # Every get of the gather finds the store unopened; the root is checked (and its
+    # descriptor opened) by one of them only, and every get still reads its value.
+    await LocalStore(root)._set_many([(f"k{i}", buf(bytes([i]))) for i in range(200)])
+    store = LocalStore(root, read_only=True)
+    got = await asyncio.gather(*(store.get(f"k{i}", buffer_prototype) for i in range(200)))
+    assert [g.to_bytes() for g in got] == [bytes([i]) for i in range(200)]  # type: ignore[union-attr]
+    assert store._is_open
+    assert len(store._fds) == 1
+    writer = LocalStore(root)
+    await asyncio.gather(*(writer.set(f"w{i}", buf(b"w")) for i in range(50)))
+    assert len(writer._fds) == 1
+    assert (root / "w49").read_bytes() == b"w"
+
+
+async def test_first_gather_on_a_missing_root_fails_every_get(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "missing", read_only=True)
+    results = await asyncio.gather(
+        *(store.get(f"k{i}", buffer_prototype) for i in range(20)), return_exceptions=True
+    )
+    assert all(isinstance(r, FileNotFoundError) for r in results)
+    assert "missing" in str(results[0])
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "missing").mkdir()
+    assert await store.get("k0", buffer_prototype) is None  # opens once the root exists
+
+
 async def test_cancelled_get_does_not_break_the_batch(root: Path) -> None:
     store = LocalStore(root)
     await store.set("k", buf(b"v"))

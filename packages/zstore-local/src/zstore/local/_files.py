@@ -115,23 +115,31 @@ def _load_openat2() -> Callable[[int, str, int], int] | None:
             ("resolve", ctypes.c_uint64),
         )
 
+    # argtypes let ctypes convert plain ints and bytes itself, and one struct per flag set is
+    # built once: a read then costs one foreign call, no per-call ctypes objects.
     syscall.restype = ctypes.c_long
+    syscall.argtypes = (
+        ctypes.c_long,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+    )
     sys_openat2 = 437  # the same number on every Linux architecture (unified table)
     resolve_beneath = 0x08
+    how_size = ctypes.sizeof(OpenHow)
+    hows: dict[int, tuple[OpenHow, int]] = {}
+    get_errno = ctypes.get_errno
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
     def openat2(dirfd: int, path: str, flags: int) -> int:
-        how = OpenHow(flags, 0, resolve_beneath)
-        fd = int(
-            syscall(
-                ctypes.c_long(sys_openat2),
-                ctypes.c_int(dirfd),
-                ctypes.c_char_p(os.fsencode(path)),
-                ctypes.byref(how),
-                ctypes.c_size_t(ctypes.sizeof(how)),
-            )
-        )
+        entry = hows.get(flags)
+        if entry is None:
+            how = OpenHow(flags, 0, resolve_beneath)
+            entry = hows[flags] = (how, ctypes.addressof(how))  # the struct stays alive
+        fd: int = syscall(sys_openat2, dirfd, path.encode(encoding, errors), entry[1], how_size)
         if fd < 0:
-            err = ctypes.get_errno()
+            err = get_errno()
             raise OSError(err, os.strerror(err), path)
         return fd
 
@@ -144,28 +152,6 @@ def _load_openat2() -> Callable[[int, str, int], int] | None:
 
 
 _openat2 = _load_openat2()
-
-
-def _open_beneath(root_fd: int, key: str) -> int | None:
-    """Open ``key`` under ``root_fd`` for reading; None if the fast path cannot decide.
-
-    Raises FileNotFoundError / NotADirectoryError as ``os.open`` would. None (take the slow
-    path) for: no openat2, no root descriptor, or a symlink the kernel will not follow
-    beneath the root (EXDEV, ELOOP: e.g. an absolute link that may still land inside the
-    root, which the slow path allows).
-    """
-    if _openat2 is None or root_fd < 0:
-        return None
-    try:
-        return _openat2(root_fd, key, _O_READ)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            raise FileNotFoundError(exc.errno, exc.strerror, key) from None
-        if exc.errno == errno.ENOTDIR:
-            raise NotADirectoryError(exc.errno, exc.strerror, key) from None
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionError(exc.errno, exc.strerror, key) from None
-        return None  # EXDEV, ELOOP, EAGAIN, ...: let the slow path decide
 
 
 def open_root_fd(root: str) -> int:
@@ -309,12 +295,25 @@ def read_fd(fd: int, start: int, stop: int) -> bytes:
 
 
 def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
-    """Open ``key`` read-only, confined to the root; None if it does not exist."""
+    """Open ``key`` read-only, confined to the root; None if it does not exist.
+
+    With openat2 the kernel confines the one path walk of the open (RESOLVE_BENEATH). A
+    link it will not follow beneath the root (EXDEV, ELOOP: e.g. an absolute link that may
+    still land inside the root) takes the slow path: a plain open, then a check of where
+    the opened file really is.
+    """
+    if _openat2 is not None and root_fd >= 0:
+        try:
+            return _openat2(root_fd, key, _O_READ)
+        except OSError as exc:
+            code = exc.errno
+            if code in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if code in (errno.EACCES, errno.EPERM):
+                raise PermissionError(code, exc.strerror, key) from None
+            # EXDEV, ELOOP, EAGAIN, ...: let the slow path decide
     path = root + "/" + key
     try:
-        fd = _open_beneath(root_fd, key)
-        if fd is not None:
-            return fd
         fd = os.open(path, _O_READ)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
@@ -359,7 +358,10 @@ def read_file(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        start, stop = normalize_byte_range(byte_range, st.st_size)
+        if byte_range is None:
+            start, stop = 0, st.st_size
+        else:
+            start, stop = normalize_byte_range(byte_range, st.st_size)
         if start >= stop:
             return b""
         return read_fd(fd, start, stop)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import os
+import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,6 +68,31 @@ def _check_value(value: object) -> None:
             "LocalStore.set(): `value` must be a Buffer instance. "
             f"Got an instance of {type(value)} instead."
         )
+
+
+def _get_job(
+    store: LocalStore, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None
+) -> Buffer | None:
+    """The pool job behind ``get``: open the store on first use, then read and wrap.
+
+    Opening here rather than in a job of its own saves the first gather on a fresh store a
+    second thread hand-off per call.
+    """
+    if not store._is_open:
+        store._open_once()
+    data = _files.read_file(store._root, store._real_root, key, byte_range, store._root_fd)
+    if data is None:
+        return None
+    return prototype.buffer.from_bytes(data)
+
+
+def _set_job(store: LocalStore, key: str, value: object, exclusive: bool) -> bool:
+    """The pool job behind ``set`` and ``set_if_not_exists`` (opens on first use)."""
+    if not store._is_open:
+        store._open_once()
+    return _files.write_file(
+        store._root, store._real_root, key, value, exclusive=exclusive, fsync=store._fsync
+    )
 
 
 def _read_buffer(  # noqa: PLR0917 - a pool job: arguments are positional
@@ -192,6 +218,9 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             raise ValueError("'root' must not be empty; pass '.' for the current directory")
         self._set_root(path)
         self._fsync = bool(fsync)
+        # Serialises first-use opens from worker threads: many calls on a fresh store (a
+        # gather of gets) check the root once, and open one root descriptor.
+        self._open_lock = threading.Lock()
         # Whether opening may create the root: open(mode='r' or 'r+') and resolve() turn
         # it off for writable stores too.
         self._create_root = not read_only
@@ -218,6 +247,12 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
                 self._fds.append(fd)
                 self._root_fd = fd
         self._is_open = True
+
+    def _open_once(self) -> None:
+        """Open (check the root) unless open; safe from any thread, the work is done once."""
+        with self._open_lock:
+            if not self._is_open:
+                self._opened(_prepare(self._root, self._create_root, self._root_fd))
 
     @property
     def root(self) -> Path:
@@ -279,20 +314,20 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         # docstring inherited
         if self._is_open:
             raise ValueError("store is already open")
-        self._opened(await submit(_prepare, self._root, self._create_root, self._root_fd))
+        await submit(self._open_once)
 
     async def _ensure_open(self) -> None:
         # docstring inherited
         if not self._is_open:
-            # Many coroutines may get here before the first finishes (a gather of gets on
-            # a fresh store): each checks the root, which is idempotent, and the checks of
-            # one tick share a pool job. Going through _open would make all but the first
-            # fail with "store is already open".
-            self._opened(await submit(_prepare, self._root, self._create_root, self._root_fd))
+            # Many coroutines may get here before the first finishes (a gather on a fresh
+            # store): the first job opens, the others find the store open (_open_once).
+            # Going through _open would make all but the first fail with "store is
+            # already open".
+            await submit(self._open_once)
 
     def _ensure_open_sync(self) -> None:
         if not self._is_open:
-            self._opened(_prepare(self._root, self._create_root, self._root_fd))
+            self._open_once()
 
     def with_read_only(self, read_only: bool = False) -> Self:
         # docstring inherited
@@ -349,11 +384,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             prototype = default_buffer_prototype()
         check_key(key)
         _check_byte_range(byte_range)
-        if not self._is_open:
-            await self._ensure_open()
-        return await submit(
-            _read_buffer, self._root, self._real_root, key, prototype, byte_range, self._root_fd
-        )
+        return await submit(_get_job, self, key, prototype, byte_range)
 
     def get_sync(
         self,
@@ -505,11 +536,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
         self._check_set(key, value)
-        if not self._is_open:
-            await self._ensure_open()
-        await submit(
-            _write, self._root, self._real_root, key, value.as_buffer_like(), False, self._fsync
-        )
+        await submit(_set_job, self, key, value.as_buffer_like(), False)
 
     def set_sync(self, key: str, value: Buffer) -> None:
         """Blocking :meth:`set`, for callers already off the event loop (zarr's sync path)."""
@@ -532,11 +559,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             The bytes to store if the key is missing.
         """
         self._check_set(key, value)
-        if not self._is_open:
-            await self._ensure_open()
-        await submit(
-            _write, self._root, self._real_root, key, value.as_buffer_like(), True, self._fsync
-        )
+        await submit(_set_job, self, key, value.as_buffer_like(), True)
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
