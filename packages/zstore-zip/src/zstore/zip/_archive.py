@@ -3,7 +3,7 @@
 Nothing here knows about asyncio or buffers; :mod:`zstore.zip._store` runs these methods
 on worker threads. The design, in one paragraph:
 
-* The **index** (key -> :class:`_Entry`) comes from the central directory, so sizes,
+* The **index** (key -> :class:`Entry`) comes from the central directory, so sizes,
   listings and existence checks never touch member data. When a name occurs more than once
   (zarr-python's ZipStore appends a duplicate on every overwrite) the last one wins, as in
   ``zipfile``.
@@ -39,11 +39,15 @@ from typing import IO, TYPE_CHECKING, Literal
 
 import zipfile_deflate64  # type: ignore[import-untyped]  # noqa: F401 - teaches zipfile Deflate64
 
+from zstore.core import normalize_byte_range
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from zstore.core import ByteRequest
+
 BytesLike = bytes | bytearray | memoryview
-__all__ = ["ArchiveError", "ZipArchive"]
+__all__ = ["ArchiveError", "Entry", "ZipArchive"]
 
 Mode = Literal["r", "w", "a", "x"]
 
@@ -73,17 +77,21 @@ class ArchiveError(zipfile.BadZipFile):
     """
 
 
-class _Entry:
+class Entry:
     """One live member: its ZipInfo and the descriptor of the file that holds its bytes."""
 
-    __slots__ = ("data_offset", "fd", "info")
+    __slots__ = ("data_offset", "fd", "info", "size", "stored_at")
 
-    def __init__(self, info: zipfile.ZipInfo, fd: int) -> None:
+    def __init__(self, info: zipfile.ZipInfo, fd: int, data_offset: int = -1) -> None:
         self.info = info
         self.fd = fd
+        self.size: int = info.file_size
         # Filled in from the local header on first read; the local header's extra field
         # may differ from the central directory's, so it cannot be computed up front.
-        self.data_offset = -1
+        self.data_offset = data_offset
+        # The data offset again, once known, if the member is stored (uncompressed) and
+        # its sizes agree; else -1. A range of such a member is one pread, nothing more.
+        self.stored_at = data_offset
 
 
 class _PReader:
@@ -216,7 +224,9 @@ class ZipArchive:
         self.allowZip64 = allowZip64
         self._validate_name = validate_name
         self._lock = threading.RLock()
-        self._entries: dict[str, _Entry] = {}
+        # The index, key -> live member. Public so that the store can answer existence and
+        # size questions with one dict lookup; only this class changes it (under _lock).
+        self.entries: dict[str, Entry] = {}
         # Directory index for list_dir/is_empty: "a/b/" -> {child name: number of keys}.
         self._children: dict[str, dict[str, int]] = {}
         self._base_fd = -1
@@ -228,6 +238,13 @@ class ZipArchive:
         self._dead = 0
         self._raw: IO[bytes] | None = None  # the temporary file, buffered
         self._closed = False
+        # Read jobs hold the descriptors open (begin_reads/end_reads): a close() while
+        # reads run leaves closing them to the last reader, so that no pread can reach a
+        # descriptor number that the process has meanwhile reused for another file.
+        self._fd_lock = threading.Lock()
+        self._readers = 0
+        self._fds_open = True
+        self._doomed_fds: list[int] = []
         self._stamp_second = -1
         self._stamp = (1980, 1, 1, 0, 0, 0)
 
@@ -250,7 +267,7 @@ class ZipArchive:
         # a power loss a rename may reach the disk before the data, and only then would
         # data that existed before be lost. An archive this store started empty ('w',
         # 'x', a new 'a') had nothing to lose, so it skips the flush.
-        self._durable = bool(self._entries) or self._dead > 0
+        self._durable = bool(self.entries) or self._dead > 0
 
     # ------------------------------------------------------------------ opening
 
@@ -309,11 +326,11 @@ class ZipArchive:
                         f"{self.path}: member {name!r} is not a valid key, so the archive "
                         f"cannot be opened as a store ({exc})"
                     ) from None
-                if name in self._entries:
+                if name in self.entries:
                     # Later entries win, as in zipfile; the earlier one is dead weight.
                     self._dead += 1
                     self._remove_from_tree(name)
-                self._entries[name] = _Entry(info, self._base_fd)
+                self.entries[name] = Entry(info, self._base_fd)
                 self._add_to_tree(name)
         except BaseException:
             os.close(self._base_fd)
@@ -347,24 +364,24 @@ class ZipArchive:
     # ------------------------------------------------------------------ queries
 
     def __contains__(self, key: str) -> bool:
-        return key in self._entries
+        return key in self.entries
 
     def size(self, key: str) -> int | None:
         """The uncompressed size of ``key`` from the central directory, or None."""
-        entry = self._entries.get(key)
-        return None if entry is None else entry.info.file_size
+        entry = self.entries.get(key)
+        return None if entry is None else entry.size
 
     def key_list(self) -> list[str]:
         """A snapshot of every key, in archive order."""
         with self._lock:
-            return list(self._entries)
+            return list(self.entries)
 
     def keys_with_prefix(self, prefix: str) -> list[str]:
         """A snapshot of the keys that start with ``prefix`` (a plain string match)."""
         with self._lock:
             if not prefix:
-                return list(self._entries)
-            return [k for k in self._entries if k.startswith(prefix)]
+                return list(self.entries)
+            return [k for k in self.entries if k.startswith(prefix)]
 
     def children(self, directory: str) -> list[str]:
         """The names directly under ``directory`` (``""`` or ``"a/b/"``), each once."""
@@ -374,24 +391,45 @@ class ZipArchive:
     def size_under(self, directory: str) -> int:
         """The total uncompressed size of the keys under ``directory``."""
         with self._lock:
-            entries = list(self._entries.items())
+            entries = list(self.entries.items())
         return sum(e.info.file_size for k, e in entries if k.startswith(directory))
 
     # ------------------------------------------------------------------ reads
 
-    def read(
-        self, key: str, bounds: Callable[[int], tuple[int, int]] | None = None
-    ) -> bytes | memoryview | None:
-        """The value of ``key``, or None if it is missing.
+    def begin_reads(self) -> None:
+        """Keep the descriptors open for :meth:`read_entry` calls until :meth:`end_reads`.
+
+        Raises
+        ------
+        ValueError
+            If the archive was closed (the read was queued before a close()).
+        """
+        with self._fd_lock:
+            if not self._fds_open:
+                raise ValueError(f"the archive {self.path} was closed before this read ran")
+            self._readers += 1
+
+    def end_reads(self) -> None:
+        """End what :meth:`begin_reads` began; the last reader after a close closes the files."""
+        with self._fd_lock:
+            self._readers -= 1
+            if self._readers or self._fds_open:
+                return
+            doomed, self._doomed_fds = self._doomed_fds, []
+        for fd in doomed:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def read(self, key: str, byte_range: ByteRequest | None = None) -> bytes | memoryview | None:
+        """The value of ``key`` (or the part ``byte_range`` asks for), or None if missing.
 
         Parameters
         ----------
         key : str
             The key.
-        bounds : callable, optional
-            Maps the value's size to the ``(start, stop)`` to read, with
-            ``0 <= start <= stop <= size``; None reads the whole value. A function rather
-            than numbers so the size and the data come from the same version of the key.
+        byte_range : ByteRequest, optional
+            The part to read, normalised with ``zstore.core.normalize_byte_range`` against
+            the size of the member; None reads the whole value.
 
         Raises
         ------
@@ -399,62 +437,91 @@ class ZipArchive:
             The member's data does not match the central directory (a different size,
             a bad CRC on a whole read, truncated or corrupt compressed data), or it is
             encrypted or uses an unsupported method. The message names file and member.
+        ValueError
+            If the archive is closed.
         """
-        entry = self._entries.get(key)
+        entry = self.entries.get(key)
         if entry is None:
             return None
-        info = entry.info
-        start, stop = (0, info.file_size) if bounds is None else bounds(info.file_size)
-        whole = start == 0 and stop == info.file_size
+        self.begin_reads()
         try:
-            if info.compress_type == zipfile.ZIP_STORED:
-                if info.compress_size != info.file_size:
-                    raise ArchiveError(
-                        f"stored member declares {info.file_size} bytes but holds "
-                        f"{info.compress_size}"
-                    )
-                # A first read from the start takes the header and the data in one pread.
-                offset, head = self._locate(entry, stop if start == 0 else 0)
-                data: bytes | memoryview
-                if stop <= start:
-                    data = b""
-                elif len(head) >= stop:
-                    data = head[start:stop]  # a view: no copy
-                else:
-                    data = os.pread(entry.fd, stop - start, offset + start)
-                if len(data) != stop - start:
-                    raise ArchiveError("the archive ends inside this member (truncated file)")
-                if whole and zlib.crc32(data) != info.CRC:
-                    raise ArchiveError("bad CRC-32: the member's data is corrupt")
-                return data
-            offset = self._data_offset(entry)
-            reader = _PReader(entry.fd, offset, info.compress_size)
-            with zipfile.ZipExtFile(reader, "r", info) as member:
-                if start:
-                    member.seek(start)
-                # ZipExtFile stops at the declared size and checks the CRC when it gets
-                # there, so a member that inflates to more (or less) than it declares
-                # fails on a whole read instead of filling memory.
-                data = member.read(stop - start)
-            if len(data) != stop - start:
-                raise ArchiveError(
-                    f"member declares {info.file_size} bytes but its data decompresses to fewer"
-                )
-            return data
+            return self.read_entry(entry, byte_range)
+        finally:
+            self.end_reads()
+
+    def read_entry(self, entry: Entry, byte_range: ByteRequest | None) -> bytes | memoryview:
+        """The value of the member ``entry`` (from :attr:`entries`), or part of it.
+
+        As :meth:`read`, for a caller that looked the key up already and holds
+        :meth:`begin_reads`. The entry may have been overwritten or deleted since: its bytes
+        stay where they were until the archive is closed.
+        """
+        size = entry.size
+        start, stop = (0, size) if byte_range is None else normalize_byte_range(byte_range, size)
+        try:
+            offset = entry.stored_at
+            if offset >= 0 and stop - start != size:
+                # The common case of a range read: a stored member whose local header was
+                # read before. One pread; a short one is reported by the path below.
+                data = os.pread(entry.fd, stop - start, offset + start)
+                if len(data) == stop - start:
+                    return data
+            return self._read_slow(entry, start, stop)
         except ArchiveError as exc:
-            raise ArchiveError(f"{self.path}: member {key!r}: {exc}") from None
+            raise ArchiveError(f"{self.path}: member {entry.info.filename!r}: {exc}") from None
         except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError) as exc:
             raise ArchiveError(
-                f"{self.path}: member {key!r} cannot be read: {type(exc).__name__}: {exc}"
+                f"{self.path}: member {entry.info.filename!r} cannot be read: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         except (NotImplementedError, RuntimeError) as exc:
-            raise ArchiveError(f"{self.path}: member {key!r} cannot be read: {exc}") from exc
+            raise ArchiveError(
+                f"{self.path}: member {entry.info.filename!r} cannot be read: {exc}"
+            ) from exc
 
-    def _data_offset(self, entry: _Entry) -> int:
+    def _read_slow(self, entry: Entry, start: int, stop: int) -> bytes | memoryview:
+        """Bytes ``[start, stop)`` of a member, checking its header (and CRC, if whole)."""
+        info = entry.info
+        whole = start == 0 and stop == info.file_size
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                raise ArchiveError(
+                    f"stored member declares {info.file_size} bytes but holds {info.compress_size}"
+                )
+            # A first read from the start takes the header and the data in one pread.
+            offset, head = self._locate(entry, stop if start == 0 else 0)
+            data: bytes | memoryview
+            if stop <= start:
+                data = b""
+            elif len(head) >= stop:
+                data = head[start:stop]  # a view: no copy
+            else:
+                data = os.pread(entry.fd, stop - start, offset + start)
+            if len(data) != stop - start:
+                raise ArchiveError("the archive ends inside this member (truncated file)")
+            if whole and zlib.crc32(data) != info.CRC:
+                raise ArchiveError("bad CRC-32: the member's data is corrupt")
+            return data
+        offset = self._data_offset(entry)
+        reader = _PReader(entry.fd, offset, info.compress_size)
+        with zipfile.ZipExtFile(reader, "r", info) as member:
+            if start:
+                member.seek(start)
+            # ZipExtFile stops at the declared size and checks the CRC when it gets
+            # there, so a member that inflates to more (or less) than it declares
+            # fails on a whole read instead of filling memory.
+            data = member.read(stop - start)
+        if len(data) != stop - start:
+            raise ArchiveError(
+                f"member declares {info.file_size} bytes but its data decompresses to fewer"
+            )
+        return data
+
+    def _data_offset(self, entry: Entry) -> int:
         """Where the member's data starts: after its local header, name and extra field."""
         return self._locate(entry, 0)[0]
 
-    def _locate(self, entry: _Entry, want: int) -> tuple[int, bytes | memoryview]:
+    def _locate(self, entry: Entry, want: int) -> tuple[int, bytes | memoryview]:
         """The member's data offset, and the first bytes of its data if they were read.
 
         The offset is read from the local header once and cached. That first time, one
@@ -497,6 +564,8 @@ class ZipArchive:
             )
         data_start = name_end + extra_length
         entry.data_offset = info.header_offset + data_start
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size:
+            entry.stored_at = entry.data_offset
         head = memoryview(buf)[data_start:] if want and len(buf) > data_start else b""
         return entry.data_offset, head
 
@@ -537,7 +606,7 @@ class ZipArchive:
     def write(self, key: str, data: BytesLike, *, only_if_missing: bool = False) -> bool:
         """Store ``data`` at ``key``; returns False if ``only_if_missing`` and it exists."""
         with self._lock:
-            if only_if_missing and key in self._entries:
+            if only_if_missing and key in self.entries:
                 return False
             writer = self._writer()
             info = zipfile.ZipInfo(key, date_time=self._date_time())
@@ -546,16 +615,17 @@ class ZipArchive:
             # We keep our own index; dropping the name from zipfile's keeps it from warning
             # about a duplicate, which compaction on close() removes anyway.
             writer.NameToInfo.pop(key, None)
-            replaced = key in self._entries
+            replaced = key in self.entries
             view = memoryview(data).cast("B")
+            data_offset = -1
             if self.compression == zipfile.ZIP_STORED and len(view) < _DIRECT_LIMIT:
-                self._write_stored(writer, info, view)
+                data_offset = self._write_stored(writer, info, view)
             else:
                 writer.writestr(info, view)
                 # Readers use pread on the descriptor: the bytes must have left our buffer.
                 writer.fp.flush()  # type: ignore[union-attr]
-            old = self._entries.get(key)
-            self._entries[key] = _Entry(info, self._temp_fd)
+            old = self.entries.get(key)
+            self.entries[key] = Entry(info, self._temp_fd, data_offset)
             if old is None:
                 self._add_to_tree(key)
             if replaced:
@@ -573,8 +643,8 @@ class ZipArchive:
 
     def _write_stored(
         self, writer: zipfile.ZipFile, info: zipfile.ZipInfo, view: memoryview
-    ) -> None:
-        """Append an uncompressed member with one ``pwritev``: header and data together.
+    ) -> int:
+        """Append an uncompressed member with one ``pwritev``; returns its data offset.
 
         ``writestr`` makes about seven system calls per member (header, data, a seek back
         to rewrite the header with the CRC, seeks and flushes); with the CRC computed
@@ -599,16 +669,17 @@ class ZipArchive:
         # zipfile seeks to start_dir before every write of its own and before writing
         # the central directory, so its buffered file never writes over this member.
         writer.start_dir = info.header_offset + len(header) + size
+        return info.header_offset + len(header)
 
     def delete(self, keys: list[str]) -> None:
         """Remove ``keys``; missing keys are ignored."""
         with self._lock:
-            present = [k for k in keys if k in self._entries]
+            present = [k for k in keys if k in self.entries]
             if not present:
                 return
             writer = self._writer()
             for key in present:
-                del self._entries[key]
+                del self.entries[key]
                 writer.NameToInfo.pop(key, None)
                 self._remove_from_tree(key)
                 self._dead += 1
@@ -616,7 +687,7 @@ class ZipArchive:
     def delete_under(self, directory: str) -> None:
         """Remove every key that starts with ``directory`` (``""`` removes everything)."""
         with self._lock:
-            self.delete([k for k in self._entries if k.startswith(directory)])
+            self.delete([k for k in self.entries if k.startswith(directory)])
 
     @property
     def modified(self) -> bool:
@@ -699,7 +770,7 @@ class ZipArchive:
             with open(fd, "w+b") as raw:
                 out = zipfile.ZipFile(raw, "w", allowZip64=self.allowZip64)
                 try:
-                    for key, entry in self._entries.items():
+                    for key, entry in self.entries.items():
                         try:
                             self._copy_raw(entry, raw, out)
                         except ArchiveError as exc:
@@ -720,7 +791,7 @@ class ZipArchive:
             raise
         return path
 
-    def _copy_raw(self, entry: _Entry, raw: IO[bytes], out: zipfile.ZipFile) -> None:
+    def _copy_raw(self, entry: Entry, raw: IO[bytes], out: zipfile.ZipFile) -> None:
         """Append ``entry`` to ``out`` byte for byte (no recompression)."""
         source = entry.info
         offset = self._data_offset(entry)
@@ -754,11 +825,17 @@ class ZipArchive:
             self._temp_file = None
         with contextlib.suppress(Exception):
             self._close_raw()
-        for fd in (self._temp_fd, self._base_fd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        fds = [fd for fd in (self._temp_fd, self._base_fd) if fd >= 0]
         self._temp_fd = self._base_fd = -1
+        with self._fd_lock:
+            self._fds_open = False
+            if self._readers:
+                # Reads still run on these descriptors: the last one closes them.
+                self._doomed_fds += fds
+                fds = []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if self._temp_path is not None:
             self._temp_path.unlink(missing_ok=True)
             self._temp_path = None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Batcher", "Dispatcher"]
+__all__ = ["Batcher", "Dispatcher", "JobResult"]
 
 T = TypeVar("T")
 
@@ -174,6 +174,10 @@ def _call(job: _Job) -> tuple[asyncio.Future[Any], bool, Any]:
         return (future, False, exc)
 
 
+# What a Batcher's job function returns: one value per call, and the calls that raised.
+JobResult = tuple[list[Any], dict[int, BaseException]]
+
+
 class Batcher:
     """Gather the calls that coroutines make in one event-loop tick into worker jobs.
 
@@ -181,8 +185,8 @@ class Batcher:
     wake-up; at tens of thousands of small reads that bookkeeping (and the garbage
     collections it triggers) costs more than the reads. Here each call is one tuple
     ``(future, *args)`` appended to a list; at the end of the tick, or when the list holds
-    ``size`` calls, the list goes to a worker as one job, which runs ``func`` on every
-    call and wakes the loop once with all the results.
+    ``size`` calls, the list goes to a worker as one job, which runs ``func`` on the whole
+    list and wakes the loop once with all the results.
 
     Parameters
     ----------
@@ -190,15 +194,17 @@ class Batcher:
         Where the jobs run. Jobs run in the order they were handed over, so with a
         one-worker dispatcher, calls run in the order they were made.
     func : callable
-        Run on a worker thread with each call's tuple; what it returns or raises becomes
-        that call's result. It must not depend on the order of other calls in the job
-        beyond their order of submission.
+        Run on a worker thread with a job's list of call tuples; returns one value per call
+        and a dict ``{index: exception}`` of the calls that failed (their value is
+        ignored). It must run the calls in list order and must not raise.
     size : int
         The most calls in one job: small enough that the first results come back soon
         and that several workers share a large burst.
     """
 
-    def __init__(self, dispatcher: Dispatcher, func: Callable[[Any], Any], size: int = 64) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, func: Callable[[list[Any]], JobResult], size: int = 64
+    ) -> None:
         self._dispatcher = dispatcher
         self._func = func
         self._size = size
@@ -207,7 +213,7 @@ class Batcher:
         self._in_flight: dict[asyncio.AbstractEventLoop, int] = {}
 
     def submit(self, *args: Any) -> asyncio.Future[Any]:
-        """Queue a call of ``func((future, *args))``; await the returned future for its result."""
+        """Queue a call with ``args``; await the returned future for its result."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         calls = self._open.get(loop)
@@ -237,15 +243,10 @@ class Batcher:
         self._in_flight[loop] = self._in_flight.get(loop, 0) + 1
 
     def _run(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
-        func = self._func
-        values: list[Any] = []
-        errors: dict[int, BaseException] = {}
-        for i, call in enumerate(calls):
-            try:
-                values.append(func(call))
-            except BaseException as exc:  # delivered to that call's caller
-                values.append(None)
-                errors[i] = exc
+        try:
+            values, errors = self._func(calls)
+        except BaseException as exc:  # a bug in func: fail every call rather than hang
+            values, errors = [None] * len(calls), dict.fromkeys(range(len(calls)), exc)
         # RuntimeError: the loop was closed while we worked; nobody is waiting.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._deliver, loop, calls, values, errors)

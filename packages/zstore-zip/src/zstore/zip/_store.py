@@ -21,8 +21,8 @@ from zstore.core import (
     normalize_prefix,
     validate_key,
 )
-from zstore.zip._archive import BytesLike, ZipArchive, check_compression
-from zstore.zip._dispatch import Batcher, Dispatcher
+from zstore.zip._archive import BytesLike, Entry, ZipArchive, check_compression
+from zstore.zip._dispatch import Batcher, Dispatcher, JobResult
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -39,18 +39,60 @@ _READS_PER_JOB = 64
 _BYTE_REQUESTS = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
 
 
-def _read_call(call: tuple[object, ZipArchive, str, ByteRequest | None]) -> BytesLike | None:
-    """One get() on a worker thread (see Batcher)."""
-    _, archive, key, byte_range = call
-    if byte_range is None:
-        return archive.read(key)
-    return archive.read(key, partial(normalize_byte_range, byte_range))
+def _read_job(
+    calls: list[tuple[object, ZipArchive, Entry, ByteRequest | None, type[Buffer]]],
+) -> JobResult:
+    """The get() calls of one job, on a worker thread (see Batcher).
+
+    The buffers are made here too, so that the event loop only hands out results. The
+    calls of one job nearly always share one archive, whose descriptors are held open
+    once for the whole job. A range of a stored member whose data offset is known (the
+    common case) is read right here with one ``pread``; everything else, and anything
+    unexpected, goes through :meth:`ZipArchive.read_entry`, which checks and explains.
+    """
+    values: list[Buffer | None] = []
+    errors: dict[int, BaseException] = {}
+    held: ZipArchive | None = None
+    pread = os.pread
+    try:
+        for i, (_, archive, entry, byte_range, buffer_cls) in enumerate(calls):
+            try:
+                if archive is not held:
+                    if held is not None:
+                        held.end_reads()
+                        held = None
+                    archive.begin_reads()
+                    held = archive
+                offset = entry.stored_at
+                if offset >= 0 and byte_range is not None:
+                    start, stop = normalize_byte_range(byte_range, entry.size)
+                    if stop - start != entry.size:  # a whole read checks the CRC: not here
+                        try:
+                            data = pread(entry.fd, stop - start, offset + start)
+                        except OSError:
+                            data = b""  # read_entry below reads again and reports it
+                        if len(data) == stop - start:
+                            values.append(buffer_cls.from_bytes(data))
+                            continue
+                values.append(buffer_cls.from_bytes(archive.read_entry(entry, byte_range)))
+            except BaseException as exc:  # delivered to that call's caller
+                values.append(None)
+                errors[i] = exc
+    finally:
+        if held is not None:
+            held.end_reads()
+    return values, errors
 
 
-def _write_call(call: tuple[object, ZipArchive, str, BytesLike]) -> None:
-    """One set() on the writer thread (see Batcher)."""
-    _, archive, key, data = call
-    archive.write(key, data)
+def _write_job(calls: list[tuple[object, ZipArchive, str, BytesLike]]) -> JobResult:
+    """The set() calls of one job, in call order, on the writer thread (see Batcher)."""
+    errors: dict[int, BaseException] = {}
+    for i, (_, archive, key, data) in enumerate(calls):
+        try:
+            archive.write(key, data)
+        except BaseException as exc:  # delivered to that call's caller
+            errors[i] = exc
+    return [None] * len(calls), errors
 
 
 class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable like Store
@@ -135,8 +177,8 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # only wait for each other (and for the GIL).
         self._writes = Dispatcher(max_workers=1)
         # get() and set() calls of one event-loop tick go to workers in shared jobs.
-        self._read_calls = Batcher(self._dispatcher, _read_call)
-        self._write_calls = Batcher(self._writes, _write_call)
+        self._read_calls = Batcher(self._dispatcher, _read_job)
+        self._write_calls = Batcher(self._writes, _write_job)
 
     # ------------------------------------------------------------------ opening
 
@@ -257,12 +299,24 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
         # docstring inherited
-        validate_key(key)
         if byte_range is not None and not isinstance(byte_range, _BYTE_REQUESTS):
             normalize_byte_range(byte_range, 0)  # raises the contract's TypeError
-        archive = self._archive or await self._get_archive()
-        data = await self._read_calls.submit(archive, key, byte_range)
-        return None if data is None else prototype.buffer.from_bytes(data)
+        archive = self._archive
+        # The member is looked up here, in the in-memory index: a missing key costs no
+        # thread hop, and the worker goes straight to the data. The read sees the key as
+        # it is now (a set() still queued has not happened yet for it); the bytes of a
+        # member overwritten meanwhile stay in the file until it is closed.
+        entry = None if archive is None else archive.entries.get(key)
+        if entry is None:
+            # Keys in the index passed validate_key when they got there: only a miss
+            # (or a store not open yet) needs the check.
+            validate_key(key)
+            archive = archive or await self._get_archive()
+            entry = archive.entries.get(key)
+            if entry is None:
+                return None
+        result: Buffer = await self._read_calls.submit(archive, entry, byte_range, prototype.buffer)
+        return result
 
     async def get_partial_values(
         self,
@@ -279,10 +333,15 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         archive = await self._get_archive()
 
         def read_batch(batch: list[tuple[str, ByteRequest | None]]) -> list[BytesLike | None]:
-            return [
-                archive.read(key, None if r is None else partial(normalize_byte_range, r))
-                for key, r in batch
-            ]
+            entries = archive.entries
+            archive.begin_reads()
+            try:
+                return [
+                    None if (entry := entries.get(key)) is None else archive.read_entry(entry, r)
+                    for key, r in batch
+                ]
+            finally:
+                archive.end_reads()
 
         async def one(batch: list[tuple[str, ByteRequest | None]]) -> list[BytesLike | None]:
             return await self._dispatcher.run(partial(read_batch, batch))
@@ -300,8 +359,15 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
+        # From the in-memory central directory: no I/O, so no thread hop once open.
+        archive = self._archive
+        entry = None if archive is None else archive.entries.get(key)
+        if entry is not None:
+            return entry.size
+        # Keys in the index passed validate_key when they got there: only a miss (or a
+        # store not open yet) needs the check.
         validate_key(key)
-        size = (self._archive or await self._get_archive()).size(key)
+        size = (await self._get_archive()).size(key)
         if size is None:
             raise FileNotFoundError(2, f"no key {key!r} in {self.path}", key)
         return size

@@ -1,0 +1,186 @@
+"""The fast read path: ranges of stored members, missing keys, reads racing writes and close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import zipfile
+from typing import TYPE_CHECKING
+
+import pytest
+
+from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest, validate_key
+from zstore.zip import ArchiveError, ZipStore
+from zstore.zip._archive import ZipArchive
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+VALUES = {f"c/{i}": os.urandom(5000 + i) for i in range(20)}
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> Path:
+    path = tmp_path / "s.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for key, value in VALUES.items():
+            zf.writestr(key, value)
+    return path
+
+
+class PreadSpy:
+    """Record the thread of every os.pread call."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self._real = os.pread
+
+    def __call__(self, fd: int, n: int, offset: int) -> bytes:
+        self.threads.append(threading.get_ident())
+        return self._real(fd, n, offset)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> PreadSpy:
+    spy = PreadSpy()
+    monkeypatch.setattr(os, "pread", spy)
+    return spy
+
+
+async def read(store: ZipStore, key: str, byte_range: object = None) -> bytes | None:
+    value = await store.get(key, buffer_prototype, byte_range)  # type: ignore[arg-type]
+    return None if value is None else value.to_bytes()
+
+
+async def test_ranges_of_stored_members_are_one_pread_each_off_the_loop(
+    stored: Path, spy: PreadSpy
+) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    # First reads locate each member (its local header); later ones are one pread each.
+    for key in VALUES:
+        assert await read(store, key, RangeByteRequest(0, 10)) == VALUES[key][:10]
+    spy.threads.clear()
+    requests = [
+        (key, request)
+        for key in VALUES
+        for request in (
+            RangeByteRequest(7, 4000),
+            RangeByteRequest(4990, 10**9),  # clipped to the end
+            OffsetByteRequest(100),
+            SuffixByteRequest(33),
+            RangeByteRequest(3, 3),  # empty
+        )
+    ]
+    got = await asyncio.gather(*(read(store, k, r) for k, r in requests))
+    for (key, request), data in zip(requests, got, strict=True):
+        value = VALUES[key]
+        if isinstance(request, RangeByteRequest):
+            expected = value[request.start : request.end]
+        elif isinstance(request, OffsetByteRequest):
+            expected = value[request.offset :]
+        else:
+            expected = value[-request.suffix :]
+        assert data == expected, (key, request)
+    assert len(spy.threads) == len(requests)
+    assert threading.get_ident() not in spy.threads, "a read ran on the event-loop thread"
+    store.close()
+
+
+async def test_missing_keys_are_answered_without_reading(stored: Path, spy: PreadSpy) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    got = await asyncio.gather(
+        *(read(store, f"nope/{i}", RangeByteRequest(0, 4)) for i in range(50))
+    )
+    assert got == [None] * 50
+    assert spy.threads == []
+    with pytest.raises(FileNotFoundError, match="nope"):
+        await store.getsize("nope")
+    store.close()
+
+
+@pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a\\b", ""])
+async def test_invalid_keys_are_refused_before_and_after_open(stored: Path, key: str) -> None:
+    with pytest.raises(ValueError):
+        validate_key(key)
+    for opened in (False, True):
+        store = ZipStore(stored, mode="r")
+        if opened:
+            await store._ensure_open()
+        with pytest.raises(ValueError):
+            await store.get(key, buffer_prototype)
+        with pytest.raises(ValueError):
+            await store.getsize(key)
+        store.close()
+
+
+async def test_a_read_racing_an_overwrite_gets_one_whole_value(tmp_path: Path) -> None:
+    store = await ZipStore.open(tmp_path / "w.zip", mode="w")
+    old, new = os.urandom(9000), os.urandom(9000)
+    await store.set("k", Buffer.from_bytes(old))
+    await read(store, "k", RangeByteRequest(0, 1))  # its data offset is known now
+    for _ in range(20):
+        results = await asyncio.gather(
+            read(store, "k", RangeByteRequest(100, 8000)),
+            store.set("k", Buffer.from_bytes(new)),
+            read(store, "k", RangeByteRequest(100, 8000)),
+        )
+        for got in (results[0], results[2]):
+            assert got in (old[100:8000], new[100:8000])
+        assert await read(store, "k", RangeByteRequest(100, 8000)) == new[100:8000]
+        old, new = new, os.urandom(9000)
+        await store.set("k", Buffer.from_bytes(old))
+    store.close()
+    with zipfile.ZipFile(tmp_path / "w.zip") as zf:
+        assert zf.read("k") == old
+
+
+def make_archive(path: Path) -> ZipArchive:
+    return ZipArchive(
+        path, "r", compression=zipfile.ZIP_STORED, allowZip64=True, validate_name=validate_key
+    )
+
+
+def test_close_waits_for_running_reads_to_release_the_files(stored: Path) -> None:
+    archive = make_archive(stored)
+    entry = archive.entries["c/3"]
+    archive.begin_reads()  # a read job is under way
+    archive.close()
+    # The descriptor is still the archive's: a read in flight gets the right bytes, never
+    # those of another file that reused the descriptor number.
+    assert bytes(archive.read_entry(entry, RangeByteRequest(10, 20))) == VALUES["c/3"][10:20]
+    os.fstat(entry.fd)
+    archive.end_reads()  # the last reader closes the files
+    with pytest.raises(OSError):
+        os.fstat(entry.fd)
+    with pytest.raises(ValueError, match=r"s\.zip was closed before this read ran"):
+        archive.begin_reads()
+    with pytest.raises(ValueError, match="closed"):
+        archive.read("c/3")
+
+
+async def test_reads_queued_before_close_fail_clearly_or_read_right(stored: Path) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    for key in VALUES:  # locate every member: the next reads take the fast path
+        await read(store, key, RangeByteRequest(0, 1))
+    for _ in range(10):
+        tasks = [
+            asyncio.ensure_future(read(store, key, RangeByteRequest(5, 4005))) for key in VALUES
+        ]
+        await asyncio.sleep(0)  # every read is queued
+        store.close()
+        # Files opened now may reuse the descriptor numbers the archive had.
+        others = [os.open(os.devnull, os.O_RDONLY) for _ in range(4)]
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for fd in others:
+                os.close(fd)
+        for key, result in zip(VALUES, results, strict=True):
+            if isinstance(result, BaseException):
+                assert isinstance(result, ValueError | ArchiveError), result
+                assert "closed" in str(result) or "s.zip" in str(result)
+            else:
+                assert result == VALUES[key][5:4005]
+    store.close()
