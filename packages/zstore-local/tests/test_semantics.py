@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import pickle
 from typing import TYPE_CHECKING, Any
 
@@ -378,3 +379,30 @@ def test_entry_point_is_registered() -> None:
     found = [ep for ep in entry_points(group="zstore.stores") if ep.name == "local"]
     assert found
     assert found[0].load() is resolve
+
+
+async def test_big_values_read_whole_and_in_ranges(root: Path) -> None:
+    # Values of 4 MiB and more are read into a NumPy array instead of a bytes object.
+    data = bytes(range(256)) * (4 * 4096) + b"tail"
+    store = LocalStore(root)
+    await store.set("big", buf(data))
+    got = await store.get("big", buffer_prototype)
+    assert got is not None
+    assert got.to_bytes() == data
+    part = await store.get("big", buffer_prototype, RangeByteRequest(1, len(data) - 1))
+    assert part is not None
+    assert part.to_bytes() == data[1:-1]
+    assert (await store.get_partial_values(buffer_prototype, [("big", None)]))[0] == got
+
+
+def test_big_read_past_the_end_returns_what_is_there(root: Path) -> None:
+    from zstore.local import _files
+
+    data = b"\x01" * (4 << 20) + b"\x02" * 10
+    (root / "f").write_bytes(data)
+    fd = os.open(root / "f", os.O_RDONLY)
+    try:
+        assert bytes(_files.read_fd(fd, 0, len(data) + 100)) == data  # a file cut short
+        assert bytes(_files.read_fd(fd, 5, len(data))) == data[5:]
+    finally:
+        os.close(fd)
