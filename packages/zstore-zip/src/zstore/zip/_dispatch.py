@@ -216,19 +216,27 @@ class Batcher:
         """Queue a call with ``args``; await the returned future for its result."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
+        self.put(loop, (future, *args))
+        return future
+
+    def put(self, loop: asyncio.AbstractEventLoop, call: tuple[Any, ...]) -> None:
+        """Queue ``call``, a tuple ``(future, *args)`` whose future belongs to ``loop``.
+
+        As :meth:`submit`, for a caller that builds the tuple itself: one allocation
+        less per call, which matters at tens of thousands of calls.
+        """
         calls = self._open.get(loop)
         if calls is None:
             if not self._in_flight.get(loop):
                 # Nothing under way: a lone call goes at once rather than a tick later.
                 # Calls that follow while it runs are gathered.
-                self._post([(future, *args)], loop)
-                return future
+                self._post([call], loop)
+                return
             calls = self._open[loop] = []
             loop.call_soon(self.flush, loop)
-        calls.append((future, *args))
+        calls.append(call)
         if len(calls) >= self._size:
             self.flush(loop)
-        return future
 
     def flush(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Hand the calls queued on ``loop`` (default: the running loop) to a worker now."""

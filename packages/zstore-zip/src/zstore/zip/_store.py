@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -315,8 +316,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             entry = archive.entries.get(key)
             if entry is None:
                 return None
-        result: Buffer = await self._read_calls.submit(archive, entry, byte_range, prototype.buffer)
-        return result
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Buffer] = loop.create_future()
+        self._read_calls.put(loop, (future, archive, entry, byte_range, prototype.buffer))
+        return await future
 
     async def get_partial_values(
         self,
