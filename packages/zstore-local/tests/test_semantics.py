@@ -314,8 +314,18 @@ async def test_first_gather_on_a_missing_root_fails_every_get(tmp_path: Path) ->
     assert all(isinstance(r, FileNotFoundError) for r in results)
     assert "missing" in str(results[0])
     assert not (tmp_path / "missing").exists()
+    for call in (
+        store.exists("k"),
+        store.getsize_prefix("a"),
+        store.is_empty(""),
+        keys_of(store.list_dir("")),
+        _pairs(store.get_ranges("k", [None], prototype=buffer_prototype)),
+    ):
+        with pytest.raises(FileNotFoundError, match="missing"):
+            await call
     (tmp_path / "missing").mkdir()
     assert await store.get("k0", buffer_prototype) is None  # opens once the root exists
+    assert await keys_of(store.list_dir("")) == []
 
 
 async def test_cancelled_get_does_not_break_the_batch(root: Path) -> None:

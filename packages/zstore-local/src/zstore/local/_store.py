@@ -9,7 +9,7 @@ import os
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from zbuffer.core import Buffer, default_buffer_prototype
 from zbuffer.cpu import Buffer as CpuBuffer
@@ -29,7 +29,7 @@ from zstore.local._files import check_key
 from zstore.local._pool import iter_chunked, pool_size, run_chunked, submit
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
     from typing import Self
 
     from zbuffer.core import BufferPrototype
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["AccessModeLiteral", "LocalStore"]
 
 AccessModeLiteral = Literal["r", "r+", "a", "w", "w-"]
+
+R = TypeVar("R")
 
 _REQUEST_TYPES = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
 
@@ -93,6 +95,21 @@ def _set_job(store: LocalStore, key: str, value: object, exclusive: bool) -> boo
     return _files.write_file(
         store._root, store._real_root, key, value, exclusive=exclusive, fsync=store._fsync
     )
+
+
+def _in_root(store: LocalStore, func: Callable[..., R], *args: object) -> R:
+    """The pool job behind most methods: open the store on first use (no separate job for
+    that), then run ``func(root, real_root, *args)``."""
+    if not store._is_open:
+        store._open_once()
+    return func(store._root, store._real_root, *args)
+
+
+def _key_job(store: LocalStore, func: Callable[[str, str, str, int], R], key: str) -> R:
+    """Like :func:`_in_root` for ``func(root, real_root, key, root_fd)``."""
+    if not store._is_open:
+        store._open_once()
+    return func(store._root, store._real_root, key, store._root_fd)
 
 
 def _read_buffer(  # noqa: PLR0917 - a pool job: arguments are positional
@@ -466,17 +483,18 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             _check_byte_range(byte_range)
         if not requests:
             return
-        if not self._is_open:
-            await self._ensure_open()
-        root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
         def plan() -> list[list[int]]:
+            if not self._is_open:
+                self._open_once()
             return coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
-        # Plan in one job (pure Python over every range, kept off the loop), then read the
-        # groups in as many jobs as the pool has threads, each a run of neighbouring groups
-        # on its own descriptor: one thread's pread (no GIL) overlaps another's slicing.
+        # Open (on first use) and plan in one job (pure Python over every range, kept off
+        # the loop), then read the groups in as many jobs as the pool has threads, each a
+        # run of neighbouring groups on its own descriptor: one thread's pread (no GIL)
+        # overlaps another's slicing.
         groups = await submit(plan)
+        root, real_root, root_fd = self._root, self._real_root, self._root_fd
         parts = max(1, min(pool_size(), max_concurrency, len(groups)))
         step = -(-len(groups) // parts)
         try:
@@ -508,23 +526,17 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
     async def exists(self, key: str) -> bool:
         # docstring inherited
         check_key(key)
-        if not self._is_open:
-            await self._ensure_open()
-        return await submit(_files.exists, self._root, self._real_root, key, self._root_fd)
+        return await submit(_key_job, self, _files.exists, key)
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
         check_key(key)
-        if not self._is_open:
-            await self._ensure_open()
-        return await submit(_files.getsize, self._root, self._real_root, key, self._root_fd)
+        return await submit(_key_job, self, _files.getsize, key)
 
     async def getsize_prefix(self, prefix: str) -> int:
         # docstring inherited
         directory = self._directory(prefix)
-        if not self._is_open:
-            await self._ensure_open()
-        return await submit(_files.getsize_dir, self._root, self._real_root, directory)
+        return await submit(_in_root, self, _files.getsize_dir, directory)
 
     # ------------------------------------------------------------------ writes
 
@@ -594,9 +606,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         """
         self._check_writable()
         check_key(key)
-        if not self._is_open:
-            await self._ensure_open()
-        await submit(_files.delete_file, self._root, self._real_root, key, self._fsync)
+        await submit(_in_root, self, _files.delete_file, key, self._fsync)
 
     def delete_sync(self, key: str) -> None:
         """Blocking :meth:`delete`, for callers already off the event loop."""
@@ -609,16 +619,12 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         # docstring inherited
         self._check_writable()
         directory = self._directory(prefix)
-        if not self._is_open:
-            await self._ensure_open()
-        await submit(_files.delete_dir, self._root, self._real_root, directory)
+        await submit(_in_root, self, _files.delete_dir, directory)
 
     async def clear(self) -> None:
         # docstring inherited
         self._check_writable()
-        if not self._is_open:
-            await self._ensure_open()
-        await submit(_files.delete_dir, self._root, self._real_root, "")
+        await submit(_in_root, self, _files.delete_dir, "")
 
     # ------------------------------------------------------------------ listing
 
@@ -632,32 +638,24 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
     async def is_empty(self, prefix: str) -> bool:
         # docstring inherited
         directory = self._directory(prefix)
-        if not self._is_open:
-            await self._ensure_open()
-        return not await submit(_files.has_keys, self._root, self._real_root, directory)
+        return not await submit(_in_root, self, _files.has_keys, directory)
 
     async def list(self) -> AsyncIterator[str]:
         # docstring inherited
-        if not self._is_open:
-            await self._ensure_open()
-        for key in await submit(_files.list_keys, self._root, self._real_root, ""):
+        for key in await submit(_in_root, self, _files.list_keys, ""):
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
-        if not self._is_open:
-            await self._ensure_open()
-        for key in await submit(_files.list_keys, self._root, self._real_root, prefix):
+        for key in await submit(_in_root, self, _files.list_keys, prefix):
             yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         directory = self._directory(prefix)
-        if not self._is_open:
-            await self._ensure_open()
-        for name in await submit(_files.list_dir, self._root, self._real_root, directory):
+        for name in await submit(_in_root, self, _files.list_dir, directory):
             yield name
 
 
