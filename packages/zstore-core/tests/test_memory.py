@@ -612,3 +612,26 @@ async def test_values_of_an_unpickled_store_are_read_only_views_too(
     assert got is not None
     with pytest.raises(ValueError, match="read-only"):
         got.as_numpy_array()[0] = 0
+
+
+async def test_set_delete_cycles_without_listing_keep_the_pending_list_bounded(
+    store: MemoryStore,
+) -> None:
+    for i in range(5000):
+        await store.set(f"tmp/{i % 3}", buf(b"x"))
+        await store.delete(f"tmp/{i % 3}")
+    await store.set("tmp/kept", buf(b"y"))
+    assert len(store._state.pending) <= 2 * len(store._state.sizes) + 1024 + 1
+    assert [k async for k in store.list_dir("tmp")] == ["kept"]
+    assert [k async for k in store.list_prefix("")] == ["tmp/kept"]
+
+
+async def test_a_key_deleted_and_set_again_before_a_listing_is_listed_once(
+    store: MemoryStore,
+) -> None:
+    await store.set("a/k", buf(b"1"))
+    await store.delete("a/k")
+    await store.set("a/k", buf(b"2"))
+    await store.set("a/j", buf(b"3"))
+    assert [k async for k in store.list_dir("a")] == ["j", "k"]
+    assert await store.getsize_prefix("a") == 2

@@ -118,17 +118,19 @@ class _State:
         self.data = data
         self.lock = threading.Lock()
         self.index = SortedKeys()
-        # New keys not yet in the index: set only records them here (cheaper than a sorted
-        # insert), and the next listing moves them in. A dict, not a set, so they keep
-        # their write order, which is often nearly sorted: cheap for timsort to merge.
-        self.pending: dict[str, None] = {}
+        # New keys not yet in the index: set only appends them here (cheaper than a sorted
+        # insert, or a dict insert), and the next listing moves them in. In write order,
+        # which is often nearly sorted: cheap for timsort to merge. A key deleted while
+        # pending stays in the list, and may be appended again if set again: sync skips
+        # keys no longer in ``sizes`` and drops repeats.
+        self.pending: list[str] = []
         self.sizes: dict[str, int] = {}
         self.reindex()
 
     def reindex(self) -> None:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
         self.index = SortedKeys(self.data)
-        self.pending = {}
+        self.pending = []
         self.sizes = {key: len(value) for key, value in self.data.items()}
 
     def sync(self) -> None:
@@ -141,23 +143,25 @@ class _State:
         if len(self.data) != len(self.sizes):
             self.reindex()
         elif self.pending:
-            pending, index = self.pending, self.index
+            sizes, index = self.sizes, self.index
+            pending = dict.fromkeys(key for key in self.pending if key in sizes)
             if len(pending) > 64 and len(pending) * 16 > len(index):
                 index.update(pending)  # one merge beats many inserts for a bulk write
             else:
                 for key in sorted(pending):
                     index.add(key)
-            pending.clear()
+            self.pending.clear()
 
     def put(self, key: str, value: Buffer, size: int) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
 
-        ``sizes`` always holds exactly the keys of the index plus ``pending``, so
-        ``key not in sizes`` says whether the key is new, whatever happened to the dict.
+        ``sizes`` always holds exactly the keys of the index plus those of ``pending`` that
+        were not deleted since, so ``key not in sizes`` says whether the key is new,
+        whatever happened to the dict.
         """
         sizes = self.sizes
         if key not in sizes:
-            self.pending[key] = None
+            self.pending.append(key)
         self.data[key] = value
         sizes[key] = size
 
@@ -165,10 +169,11 @@ class _State:
         """Remove if present (caller holds the lock)."""
         self.data.pop(key, None)
         if self.sizes.pop(key, None) is not None:
-            if key in self.pending:
-                del self.pending[key]
-            else:
-                self.index.discard(key)
+            # Not in the index if it is still pending: then sync skips it (see pending).
+            self.index.discard(key)
+            if len(self.pending) > 2 * len(self.sizes) + 1024:
+                # Set-delete cycles with no listing in between would grow the list forever.
+                self.sync()
 
 
 _registry_lock = threading.Lock()
@@ -400,7 +405,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             # state.put, inlined: this is the hot path of every chunk write.
             sizes = state.sizes
             if key not in sizes:
-                state.pending[key] = None
+                state.pending.append(key)
             state.data[key] = stored
             sizes[key] = size
 
