@@ -354,6 +354,51 @@ async def memory_set_gather_writable(side: Side, ctx: Ctx) -> None:
     expect(len(await drain(store.list())) == n, "not every key was stored")
 
 
+async def loop_floor_set(ctx: Ctx) -> None:
+    """The floor under awaited sets: a coroutine that only stores into a dict, awaited."""
+    n = ctx.size(100_000, 2_000)
+    stored: dict[str, Any] = {}
+
+    async def put(key: str, value: Any) -> None:
+        stored[key] = value
+
+    keys = chunk_keys(n)
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        for k in keys:
+            await put(k, None)
+    expect(len(stored) == n, "the floor lost keys")
+
+
+@workload(
+    "memory set 100k x 1 KiB (awaited one at a time)",
+    MEM,
+    needs=MEM_NEEDS,
+    target=1.5,
+    limit=loop_floor_set,
+)
+async def memory_set_loop(side: Side, ctx: Ctx) -> None:
+    # Without gather's per-task cost (the same for both stores), what is left is each
+    # store's own work per call.
+    n = ctx.size(100_000, 2_000)
+    keys, values = kib_payloads(side, ctx, n)
+    store = await side.memory_store()
+    set_ = store.set
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        for k, v in zip(keys, values, strict=True):
+            await set_(k, v)
+    expect(len(await drain(store.list())) == n, "not every key was stored")
+
+
+@workload("memory get 100k x 1 KiB (awaited one at a time)", MEM, needs=MEM_NEEDS, target=1.5)
+async def memory_get_loop(side: Side, ctx: Ctx) -> None:
+    n = ctx.size(100_000, 2_000)
+    store, keys = await filled_memory_store(side, ctx, n)
+    proto, get = side.prototype, store.get
+    with ctx.timed(ops=n, nbytes=n * KiB):
+        got = [await get(k, proto) for k in keys]
+    expect(all(b is not None and len(b) == KiB for b in got), "a get returned a wrong value")
+
+
 @workload("memory set 100k x 1 KiB (_set_many)", MEM, needs=MEM_NEEDS, target=1.5)
 async def memory_set_many(side: Side, ctx: Ctx) -> None:
     n = ctx.size(100_000, 2_000)
