@@ -453,9 +453,18 @@ def _not_a_directory(root: str, key: str) -> NotADirectoryError:
     )
 
 
-def _open_parent(root: str, real_root: str, key: str, *, create: bool) -> int | None:
+def _open_parent(
+    root: str, real_root: str, key: str, *, create: bool, root_fd: int = -1
+) -> int | None:
     """Open the directory that holds ``key``; None if it is missing and not ``create``."""
     parent = key.rpartition("/")[0]
+    if _openat2 is not None and root_fd >= 0:
+        # The common case, an existing directory: one open confined by the kernel, no
+        # check of the opened directory afterwards. Any failure (missing, a file in the
+        # way, a link the kernel will not follow beneath the root, ...) takes the path
+        # below, which creates, checks and raises the right error.
+        with contextlib.suppress(OSError):
+            return _openat2(root_fd, parent or ".", _O_DIR)
     dpath = root + "/" + parent if parent else root
     try:
         dfd = os.open(dpath, _O_DIR)
@@ -496,10 +505,16 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def _write_once(  # noqa: PLR0917 - private, called from one place
-    root: str, real_root: str, key: str, view: memoryview, exclusive: bool, fsync: bool
+    root: str,
+    real_root: str,
+    key: str,
+    view: memoryview,
+    exclusive: bool,
+    fsync: bool,
+    root_fd: int,
 ) -> bool:
     """One attempt at an atomic write; see :func:`write_file`."""
-    dfd = _open_parent(root, real_root, key, create=True)
+    dfd = _open_parent(root, real_root, key, create=True, root_fd=root_fd)
     assert dfd is not None
     name = key.rpartition("/")[2]
     tmp = TMP_PREFIX + secrets.token_hex(12)
@@ -551,6 +566,7 @@ def write_file(
     *,
     exclusive: bool = False,
     fsync: bool = False,
+    root_fd: int = -1,
 ) -> bool:
     """Write ``value`` (anything with the buffer protocol) to ``key`` atomically.
 
@@ -572,11 +588,14 @@ def write_file(
         If a prefix of the key is itself a key.
     PermissionError
         If the directory cannot be written (as itself).
+
+    ``root_fd``, a descriptor of the root (-1 if none), lets the key's directory be opened
+    with one kernel-confined ``openat2``.
     """
     view = memoryview(value).cast("B")  # type: ignore[arg-type]
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            return _write_once(root, real_root, key, view, exclusive, fsync)
+            return _write_once(root, real_root, key, view, exclusive, fsync, root_fd)
         except FileNotFoundError:
             # The directory (or our temporary file) was removed under us by a concurrent
             # delete/delete_dir pruning it: the delete happened first, so write again.

@@ -93,7 +93,13 @@ def _set_job(store: LocalStore, key: str, value: object, exclusive: bool) -> boo
     if not store._is_open:
         store._open_once()
     return _files.write_file(
-        store._root, store._real_root, key, value, exclusive=exclusive, fsync=store._fsync
+        store._root,
+        store._real_root,
+        key,
+        value,
+        exclusive=exclusive,
+        fsync=store._fsync,
+        root_fd=store._root_fd,
     )
 
 
@@ -584,11 +590,11 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             return
         if not self._is_open:
             await self._ensure_open()
-        root, real_root, fsync = self._root, self._real_root, self._fsync
+        root, real_root, fsync, root_fd = self._root, self._real_root, self._fsync, self._root_fd
         work = [(key, value.as_buffer_like()) for key, value in pairs]
 
         def write_chunk(chunk: Sequence[tuple[str, object]]) -> list[bool]:
-            return [_write(root, real_root, k, v, False, fsync) for k, v in chunk]
+            return [_write(root, real_root, k, v, fsync, root_fd) for k, v in chunk]
 
         await run_chunked(write_chunk, work)
 
@@ -660,6 +666,6 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
 
 
 def _write(  # noqa: PLR0917 - a pool job: arguments are positional
-    root: str, real_root: str, key: str, value: object, exclusive: bool, fsync: bool
+    root: str, real_root: str, key: str, value: object, fsync: bool, root_fd: int
 ) -> bool:
-    return _files.write_file(root, real_root, key, value, exclusive=exclusive, fsync=fsync)
+    return _files.write_file(root, real_root, key, value, fsync=fsync, root_fd=root_fd)
