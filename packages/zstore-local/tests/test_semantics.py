@@ -422,3 +422,25 @@ def test_big_read_past_the_end_returns_what_is_there(root: Path) -> None:
         assert bytes(_files.read_fd(fd, 5, len(data))) == data[5:]
     finally:
         os.close(fd)
+
+
+async def test_delete_dir_of_many_files_never_follows_links(tmp_path: Path, root: Path) -> None:
+    # Enough files that two threads unlink them; links inside are removed, not followed.
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "secret").write_bytes(b"secret")
+    store = LocalStore(root)
+    await store._set_many([(f"d/c/{i}", buf(b"x")) for i in range(300)])
+    await store._set_many([(f"d/e/f/{i}", buf(b"y")) for i in range(100)])
+    await store.set("keep", buf(b"k"))
+    (root / "d" / "c" / "link").symlink_to(outside, target_is_directory=True)
+    (root / "d" / "e" / "flink").symlink_to(outside / "sub" / "secret")
+    await store.delete_dir("d")
+    assert not (root / "d").exists()
+    assert (outside / "sub" / "secret").read_bytes() == b"secret"
+    assert await keys_of(store.list()) == ["keep"]
+    await store._set_many([(f"a/{i}", buf(b"z")) for i in range(100)])
+    (root / "a" / "link").symlink_to(outside, target_is_directory=True)
+    await store.clear()
+    assert list(root.iterdir()) == []
+    assert (outside / "sub" / "secret").read_bytes() == b"secret"

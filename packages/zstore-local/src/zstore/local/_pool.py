@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
-__all__ = ["iter_chunked", "pool_size", "run_chunked", "submit"]
+__all__ = ["get_executor", "iter_chunked", "pool_size", "run_chunked", "submit"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -69,7 +69,7 @@ _executor_pid = -1
 _threads = 1
 
 
-def _get_executor() -> ThreadPoolExecutor:
+def get_executor() -> ThreadPoolExecutor:
     """The pool, created on first use and again in a forked child (threads do not fork)."""
     global _executor, _executor_pid, _threads  # noqa: PLW0603 - one pool per process
     pid = os.getpid()
@@ -136,7 +136,7 @@ class _Batcher:
     def flush(self) -> None:
         self.scheduled = False
         items, self.pending = self.pending, []
-        executor = _get_executor()
+        executor = get_executor()
         step = _chunk_size(len(items))
         for i in range(0, len(items), step):
             executor.submit(_run_items, self.loop, items[i : i + step])
@@ -188,7 +188,7 @@ async def iter_chunked(
     if not items:
         return
     loop = asyncio.get_running_loop()
-    executor = _get_executor()
+    executor = get_executor()
     step = _chunk_size(len(items))
     futures: list[asyncio.Future[list[R]]] = []
     for i in range(0, len(items), step):
