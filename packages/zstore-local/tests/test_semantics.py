@@ -444,3 +444,45 @@ async def test_delete_dir_of_many_files_never_follows_links(tmp_path: Path, root
     await store.clear()
     assert list(root.iterdir()) == []
     assert (outside / "sub" / "secret").read_bytes() == b"secret"
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+async def test_prefixes_through_a_link_leading_outside_see_and_touch_nothing(
+    tmp_path: Path, root: Path, absolute: bool
+) -> None:
+    # Regression (0.1.1): prefix methods followed a linked directory on the way out of the
+    # root: list_dir/is_empty/getsize_prefix/list_prefix showed outside names and sizes,
+    # and delete_dir('esc/sub') removed files outside the root.
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "secret").write_bytes(b"secret")
+    (outside / "top").write_bytes(b"top")
+    (root / "esc").symlink_to(outside if absolute else "../outside", target_is_directory=True)
+    store = LocalStore(root)
+    for prefix in ("esc", "esc/sub"):
+        assert await keys_of(store.list_dir(prefix)) == []
+        assert await store.is_empty(prefix)
+        assert await store.getsize_prefix(prefix) == 0
+        assert await keys_of(store.list_prefix(prefix + "/")) == []
+    await store.delete_dir("esc/sub")
+    await store.delete_dir("esc/sub/deeper")
+    assert (outside / "sub" / "secret").read_bytes() == b"secret"
+    assert (outside / "top").read_bytes() == b"top"
+    assert (root / "esc").is_symlink()
+    await store.delete_dir("esc")  # the link goes, its target stays
+    assert not (root / "esc").exists()
+    assert (outside / "sub" / "secret").read_bytes() == b"secret"
+
+
+async def test_prefixes_through_a_link_inside_the_root_work(root: Path) -> None:
+    store = LocalStore(root)
+    await store._set_many([("real/a/k", buf(b"1")), ("real/b", buf(b"22"))])
+    (root / "alias").symlink_to("real", target_is_directory=True)
+    assert await keys_of(store.list_dir("alias")) == ["a", "b"]
+    assert await keys_of(store.list_dir("alias/a")) == ["k"]
+    assert not await store.is_empty("alias/a")
+    assert await store.getsize_prefix("alias") == 3
+    assert await keys_of(store.list_prefix("alias/a/")) == ["alias/a/k"]
+    await store.delete_dir("alias/a")
+    assert not (root / "real" / "a").exists()
+    assert (root / "real" / "b").read_bytes() == b"22"

@@ -209,17 +209,53 @@ def _inside(real: str, real_root: str) -> bool:
     )
 
 
-def _check_fd_inside(fd: int, path: str, real_root: str, key: str) -> None:
-    """Raise if the open file ``fd`` (opened as ``path``) lies outside ``real_root``."""
+def _fd_real_path(fd: int, path: str) -> str:
+    """The real path of the open file ``fd`` (opened as ``path``)."""
     if _PROC_FD is not None:
         try:
-            real = os.readlink(_PROC_FD + str(fd))
+            return os.readlink(_PROC_FD + str(fd))
         except OSError:  # pragma: no cover - /proc unmounted after import
-            real = os.path.realpath(path)
-    else:  # pragma: no cover - not Linux
-        real = os.path.realpath(path)
+            pass
+    return os.path.realpath(path)  # pragma: no cover - not Linux
+
+
+def _check_fd_inside(fd: int, path: str, real_root: str, key: str) -> None:
+    """Raise if the open file ``fd`` (opened as ``path``) lies outside ``real_root``."""
+    real = _fd_real_path(fd, path)
     if not _inside(real, real_root):
         raise _escape_error(key, real, real_root)
+
+
+def _open_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> int | None:
+    """Open the directory ``directory`` (``""`` or ``"a/b/"``) of the store, confined.
+
+    None if it is missing, not a directory, or resolves outside the root through a link:
+    such a link's contents are no keys of this store, so listings see nothing there and
+    ``delete_dir`` deletes nothing there.
+    """
+    rel = directory[:-1] if directory else "."
+    if _openat2 is not None and root_fd >= 0:
+        try:
+            return _openat2(root_fd, rel, _O_DIR)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise PermissionError(exc.errno, exc.strerror, root + "/" + rel) from None
+            # EXDEV, ELOOP, ...: a link the kernel will not follow beneath the root
+    path = root + "/" + directory[:-1] if directory else root
+    try:
+        fd = os.open(path, _O_DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        if not _inside(_fd_real_path(fd, path), real_root):
+            os.close(fd)
+            return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---------------------------------------------------------------------------- the root
@@ -698,7 +734,9 @@ def _walk(
     real_root: str,
     start: str,
     visit: Callable[[str, os.DirEntry[str], bool], bool],
+    *,
     first_filter: str = "",
+    checked: bool = False,
 ) -> None:
     """Depth-first walk of the files under the directory ``start`` (``""`` or ``"a/b/"``).
 
@@ -707,9 +745,22 @@ def _walk(
     as ``visit`` returns True. Directories reached through a symlink are walked once, and
     never when the link points back to a directory on the current path (a cycle).
     ``first_filter`` keeps only top-level names starting with it (for list_prefix).
+    ``checked``: the caller already knows ``start`` is a directory inside the root.
     """
-    base = root + "/" + start[:-1] if start else root
-    real_base = real_root + "/" + start[:-1] if start else real_root
+    base = real_base = real_root
+    if checked:
+        base = root + "/" + start[:-1] if start else root
+        real_base = real_root + "/" + start[:-1] if start else real_root
+    elif start:
+        # The start may lie behind links: walk from its real path, and not at all if that
+        # is outside the root (links leading out hold no keys).
+        fd = _open_dir(root, real_root, start)
+        if fd is None:
+            return
+        try:
+            base = real_base = _fd_real_path(fd, root + "/" + start[:-1])
+        finally:
+            os.close(fd)
     stack: list[tuple[str, str, str, str]] = [(base, start, real_base, first_filter)]
     while stack:
         path, rel, real, name_filter = stack.pop()
@@ -761,7 +812,7 @@ def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
         keys.append(key)
         return False
 
-    _walk(root, real_root, directory, visit, rest)
+    _walk(root, real_root, directory, visit, first_filter=rest)
     if rest or not prefix:
         return keys
     # A prefix like "/" or "a/" whose directory part is the whole prefix: the walk already
@@ -769,7 +820,7 @@ def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
     return [key for key in keys if key.startswith(prefix)]
 
 
-def has_keys(root: str, real_root: str, directory: str) -> bool:
+def has_keys(root: str, real_root: str, directory: str, *, checked: bool = False) -> bool:
     """Whether any key lies under ``directory`` (``""`` or ``"a/b/"``); stops at the first."""
     found = False
 
@@ -778,7 +829,7 @@ def has_keys(root: str, real_root: str, directory: str) -> bool:
         found = True
         return True
 
-    _walk(root, real_root, directory, visit)
+    _walk(root, real_root, directory, visit, checked=checked)
     return found
 
 
@@ -796,15 +847,18 @@ def getsize_dir(root: str, real_root: str, directory: str) -> int:
     return total
 
 
-def list_dir(root: str, real_root: str, directory: str) -> list[str]:
+def list_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> list[str]:
     """Names directly under ``directory`` that are keys or hold keys (no empty dirs)."""
-    path = root + "/" + directory[:-1] if directory else root
-    try:
-        it = os.scandir(path)
-    except (FileNotFoundError, NotADirectoryError):
+    fd = _open_dir(root, real_root, directory, root_fd)
+    if fd is None:
         return []
-    with it:
-        entries = list(it)
+    try:
+        # Scanning a descriptor, entries carry no joined path: about 20% cheaper.
+        with os.scandir(fd) as it:
+            entries = list(it)
+    finally:
+        os.close(fd)
+    path = root + "/" + directory[:-1] if directory else root
     # The common case is a directory of chunk files: one comprehension (the file type comes
     # from the directory entry, no stat), then the rare cases separately.
     names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
@@ -819,12 +873,12 @@ def list_dir(root: str, real_root: str, directory: str) -> list[str]:
         if entry.is_dir(follow_symlinks=False):
             # Our deletes never leave empty directories, but other programs (and crashed
             # writers' temporary files) can: list only directories that hold a key.
-            if has_keys(root, real_root, directory + name + "/"):
+            if has_keys(root, real_root, directory + name + "/", checked=True):
                 names.append(name)
         elif entry.is_symlink():
-            target = _symlink_target(entry.path, real_root)
+            target = _symlink_target(path + "/" + name, real_root)
             if target is not None and (
-                not target[1] or has_keys(root, real_root, directory + name + "/")
+                not target[1] or has_keys(root, real_root, directory + name + "/", checked=True)
             ):
                 names.append(name)
     return names
@@ -925,20 +979,32 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
             with contextlib.suppress(FileNotFoundError):
                 _remove_entry(path)
         return
-    path = root + "/" + directory[:-1]
-    try:
-        st = os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    parent, _, name = directory[:-1].rpartition("/")
+    # Everything below happens relative to the parent's descriptor, opened confined to the
+    # root: a link on the way that leads outside makes this a no-op (its contents are no
+    # keys), and nothing outside the root is ever removed.
+    pfd = _open_dir(root, real_root, parent + "/" if parent else "")
+    if pfd is None:
         return
-    if stat.S_ISLNK(st.st_mode):
-        # A link to a directory: the keys under the prefix are gone once the link is;
-        # the target (possibly outside the root) is never touched.
-        if not os.path.isdir(path):
-            return  # a link to a file is a key, and not under 'key/'
-        os.unlink(path)
-    elif stat.S_ISDIR(st.st_mode):
-        with contextlib.suppress(FileNotFoundError):
-            _remove_tree(path)
-    else:
-        return  # the key 'foo' is not under 'foo/'
-    _prune(root, directory[:-1].rpartition("/")[0])
+    try:
+        try:
+            st = os.lstat(name, dir_fd=pfd)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            # A link to a directory: the keys under the prefix are gone once the link is;
+            # the target (possibly outside the root) is never touched.
+            try:
+                if not stat.S_ISDIR(os.stat(name, dir_fd=pfd).st_mode):
+                    return  # a link to a file is a key, and not under 'key/'
+            except FileNotFoundError:
+                return  # dangling
+            os.unlink(name, dir_fd=pfd)
+        elif stat.S_ISDIR(st.st_mode):
+            with contextlib.suppress(FileNotFoundError):
+                _remove_tree_at(pfd, name)
+        else:
+            return  # the key 'foo' is not under 'foo/'
+    finally:
+        os.close(pfd)
+    _prune(root, parent)

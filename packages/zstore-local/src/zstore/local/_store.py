@@ -661,7 +661,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         directory = self._directory(prefix)
-        for name in await submit(_in_root, self, _files.list_dir, directory):
+        for name in await submit(_key_job, self, _files.list_dir, directory):
             yield name
 
 
