@@ -136,6 +136,10 @@ async def test_links_leading_outside_the_root_are_refused(tmp_path: Path, root: 
     (root / "reldir").symlink_to("../outside", target_is_directory=True)
     with pytest.raises(ValueError, match="outside the store root"):
         await store._set_many([("reldir/new", buf(b"x"))])
+    with pytest.raises(ValueError, match="outside the store root"):
+        await store.set("esc/newdir/deeper/k", buf(b"x"))  # no directory made outside
+    with pytest.raises(ValueError, match="outside the store root"):
+        await store._set_many([("reldir/newdir/k", buf(b"x"))])
     (root / "reldir").unlink()
     assert sorted(p.name for p in outside.iterdir()) == ["secret"], "a file was written outside"
     assert await keys_of(store.list()) == []

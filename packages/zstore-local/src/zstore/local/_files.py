@@ -508,10 +508,7 @@ def _open_parent(
     except FileNotFoundError:
         if not create:
             return None
-        try:
-            os.makedirs(dpath, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise _not_a_directory(root, key) from None
+        _make_dirs(root, real_root, key, parent)
         dfd = os.open(dpath, _O_DIR)
     except NotADirectoryError:
         if not create:
@@ -523,6 +520,32 @@ def _open_parent(
         os.close(dfd)
         raise
     return dfd
+
+
+def _make_dirs(root: str, real_root: str, key: str, parent: str) -> None:
+    """Create ``root/parent`` one level at a time, each checked to be inside the root
+    before the next is made in it: a link leading outside is never created through
+    (``os.makedirs`` would make the missing directories wherever the link points)."""
+    parts = parent.split("/")
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        path = root + "/" + sub
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass
+        except (FileNotFoundError, NotADirectoryError):
+            # A level vanished (a concurrent delete pruned it: write_file retries) or a
+            # file is in the way.
+            if _file_in_the_way(root, key) is None:
+                raise FileNotFoundError(errno.ENOENT, "directory vanished", path) from None
+            raise _not_a_directory(root, key) from None
+        fd = _open_dir(root, real_root, sub + "/")
+        if fd is None:
+            if os.path.isdir(path):
+                raise _escape_error(key, os.path.realpath(path), real_root)
+            raise _not_a_directory(root, key)
+        os.close(fd)
 
 
 def _is_a_directory(root: str, key: str) -> IsADirectoryError:
