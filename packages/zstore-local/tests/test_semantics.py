@@ -242,7 +242,7 @@ async def test_get_ranges_reads_one_file_once(root: Path) -> None:
     ]
     got = dict(await _pairs(store.get_ranges("shard", requests, prototype=buffer_prototype)))
     expected = [data[0:10], data[5:20], data[4000:], data[-7:], data, data[3000:]]
-    assert [got[i].to_bytes() for i in range(len(requests))] == expected  # type: ignore[union-attr]
+    assert [got[i].to_bytes() for i in range(len(requests))] == expected
     with pytest.raises(ExceptionGroup) as info:
         await _pairs(store.get_ranges("nope", requests, prototype=buffer_prototype))
     assert info.group_contains(FileNotFoundError, match="no such key"), info.value.exceptions
@@ -264,7 +264,7 @@ async def test_get_ranges_many_dense_ranges_in_index_order(root: Path) -> None:
         key=lambda pair: pair[0],
     )
     assert [i for i, _ in pairs] == list(range(len(requests)))
-    assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]  # type: ignore[union-attr]
+    assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]
     with pytest.raises(ValueError, match="max_gap"):
         await _pairs(
             store.get_ranges("shard", requests, prototype=buffer_prototype, max_gap_bytes=-1)
