@@ -77,27 +77,27 @@ def coalesce_ranges(
         raise ValueError(f"max_size must be >= 1, got {max_size}")
     groups: list[list[int]] = []
     mergeable: list[tuple[int, int, int]] = []
+    add = mergeable.append
     for index, request in enumerate(byte_ranges):
         if isinstance(request, RangeByteRequest):
-            mergeable.append((request.start, request.end, index))
+            add((request.start, request.end, index))
         else:
             groups.append([index])
     mergeable.sort()
+    # Plain comparisons rather than max(): this loop runs once per range of a shard read.
     current: list[int] = []
     group_start = group_end = 0
     for start, end, index in mergeable:
-        if (
-            current
-            and start - group_end <= max_gap
-            and max(end, group_end) - group_start <= max_size
-        ):
-            current.append(index)
-            group_end = max(group_end, end)
-        else:
-            if current:
-                groups.append(current)
-            current = [index]
-            group_start, group_end = start, end
+        if current and start - group_end <= max_gap:
+            merged_end = end if end > group_end else group_end
+            if merged_end - group_start <= max_size:
+                current.append(index)
+                group_end = merged_end
+                continue
+        if current:
+            groups.append(current)
+        current = [index]
+        group_start, group_end = start, end
     if current:
         groups.append(current)
     return groups
