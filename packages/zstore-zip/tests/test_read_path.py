@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import threading
 import zipfile
@@ -31,21 +32,39 @@ def stored(tmp_path: Path) -> Path:
 
 
 class PreadSpy:
-    """Record the thread of every os.pread call."""
+    """Record the thread of every os.pread call, and every os.preadv call with its flags."""
 
     def __init__(self) -> None:
         self.threads: list[int] = []
+        self.nowait: list[tuple[int, int, bool]] = []  # (thread, flags, served)
         self._real = os.pread
+        self._real_v = os.preadv
+        # Set by a test to make the page cache look cold (or the file system unwilling).
+        self.refuse: OSError | None = None
 
     def __call__(self, fd: int, n: int, offset: int) -> bytes:
         self.threads.append(threading.get_ident())
         return self._real(fd, n, offset)
+
+    def preadv(self, fd: int, buffers: list[bytearray], offset: int, flags: int = 0) -> int:
+        if self.refuse is not None:
+            self.nowait.append((threading.get_ident(), flags, False))
+            raise self.refuse
+        got = self._real_v(fd, buffers, offset, flags)
+        self.nowait.append((threading.get_ident(), flags, got == sum(map(len, buffers))))
+        return got
+
+    def reads(self) -> int:
+        """Reads that delivered data: preads plus page-cache reads that were served."""
+        return len(self.threads) + sum(served for _, _, served in self.nowait)
 
 
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> PreadSpy:
     spy = PreadSpy()
     monkeypatch.setattr(os, "pread", spy)
+    if hasattr(os, "preadv"):
+        monkeypatch.setattr(os, "preadv", spy.preadv)
     return spy
 
 
@@ -83,8 +102,67 @@ async def test_ranges_of_stored_members_are_one_pread_each_off_the_loop(
         else:
             expected = value[-request.suffix :]
         assert data == expected, (key, request)
-    assert len(spy.threads) == len(requests)
-    assert threading.get_ident() not in spy.threads, "a read ran on the event-loop thread"
+    assert spy.reads() == len(requests), "a range took more than one read"
+    loop_thread = threading.get_ident()
+    assert loop_thread not in spy.threads, "a blocking read ran on the event-loop thread"
+    for thread, flags, _ in spy.nowait:
+        # On the loop thread only ever a read that cannot wait for the disk.
+        assert thread != loop_thread or flags == getattr(os, "RWF_NOWAIT", None)
+    store.close()
+
+
+NOWAIT = pytest.mark.skipif(
+    getattr(os, "RWF_NOWAIT", None) is None or not hasattr(os, "preadv"),
+    reason="preadv2 with RWF_NOWAIT is Linux-only",
+)
+
+
+@NOWAIT
+async def test_cached_ranges_are_read_on_the_loop_without_a_thread_hop(
+    stored: Path, spy: PreadSpy
+) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    for key in VALUES:  # locate each member (first reads go to a worker)
+        await read(store, key, RangeByteRequest(0, 10))
+    spy.threads.clear()
+    spy.nowait.clear()
+    got = await asyncio.gather(*(read(store, k, RangeByteRequest(100, 2100)) for k in VALUES))
+    assert got == [v[100:2100] for v in VALUES.values()]
+    # The archive was just written, so its pages are cached: no worker read at all.
+    assert spy.threads == []
+    assert all(served and flags == os.RWF_NOWAIT for _, flags, served in spy.nowait)
+    assert len(spy.nowait) == len(VALUES)
+    store.close()
+
+
+@NOWAIT
+async def test_ranges_not_in_the_page_cache_are_read_by_a_worker(
+    stored: Path, spy: PreadSpy
+) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    for key in VALUES:
+        await read(store, key, RangeByteRequest(0, 10))
+    spy.threads.clear()
+    spy.refuse = BlockingIOError(11, "Resource temporarily unavailable")
+    got = await asyncio.gather(*(read(store, k, SuffixByteRequest(50)) for k in VALUES))
+    assert got == [v[-50:] for v in VALUES.values()]
+    assert len(spy.threads) == len(VALUES), "each refused range is read once, by a worker"
+    assert threading.get_ident() not in spy.threads
+    archive = store._archive
+    assert archive is not None
+    assert archive._nowait, "a cold cache is no reason to stop asking"
+    store.close()
+
+
+@NOWAIT
+async def test_a_file_system_without_rwf_nowait_is_asked_once(stored: Path, spy: PreadSpy) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    for key in VALUES:
+        await read(store, key, RangeByteRequest(0, 10))
+    spy.refuse = OSError(errno.EOPNOTSUPP, "Operation not supported")
+    for key, value in VALUES.items():
+        assert await read(store, key, RangeByteRequest(5, 500)) == value[5:500]
+    assert len(spy.nowait) == 1, "the refusal was not remembered"
     store.close()
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import lzma
 import os
 import shutil
@@ -75,6 +76,12 @@ class ArchiveError(zipfile.BadZipFile):
     A subclass of :class:`zipfile.BadZipFile`, so code written for ``zipfile`` catches it.
     The message names the archive file and, where one is at fault, the member.
     """
+
+
+# preadv2's flag for "from the page cache or not at all" (Linux 4.14+); None elsewhere.
+_RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None) if hasattr(os, "preadv") else None
+# What a file system that cannot honour RWF_NOWAIT answers.
+_NOWAIT_UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 
 
 class Entry:
@@ -245,6 +252,8 @@ class ZipArchive:
         self._readers = 0
         self._fds_open = True
         self._doomed_fds: list[int] = []
+        # Whether the file system may serve read_cached (cleared on its first refusal).
+        self._nowait = _RWF_NOWAIT is not None
         self._stamp_second = -1
         self._stamp = (1980, 1, 1, 0, 0, 0)
 
@@ -419,6 +428,39 @@ class ZipArchive:
         for fd in doomed:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def read_cached(self, entry: Entry, start: int, stop: int) -> bytearray | None:
+        """Bytes ``[start, stop)`` of a stored member if the page cache holds all of them.
+
+        One ``preadv2`` with ``RWF_NOWAIT``: the kernel copies from the page cache or
+        refuses at once, never waiting for the disk, so this may run on the event-loop
+        thread without blocking it. None means "read it the usual way" (off the loop): the
+        bytes are not all cached, the platform or file system cannot say, or the member's
+        data offset is not known yet.
+
+        Parameters
+        ----------
+        entry : Entry
+            A member from :attr:`entries` whose ``stored_at`` is known (>= 0).
+        start, stop : int
+            The normalised range within the member.
+        """
+        flags = _RWF_NOWAIT
+        if flags is None or not self._nowait or entry.stored_at < 0:
+            return None
+        buffer = bytearray(stop - start)
+        self.begin_reads()
+        try:
+            got = os.preadv(entry.fd, [buffer], entry.stored_at + start, flags)
+        except BlockingIOError:
+            return None  # not (all) cached: the worker reads it, and so warms the cache
+        except OSError as exc:
+            if exc.errno in _NOWAIT_UNSUPPORTED:
+                self._nowait = False  # this file system never will: stop asking
+            return None  # anything else: the usual path reads again and reports it
+        finally:
+            self.end_reads()
+        return buffer if got == len(buffer) else None
 
     def read(self, key: str, byte_range: ByteRequest | None = None) -> bytes | memoryview | None:
         """The value of ``key`` (or the part ``byte_range`` asks for), or None if missing.
