@@ -325,8 +325,13 @@ async def gather_floor_get(ctx: Ctx) -> None:
     limit=gather_floor_set,
 )
 async def memory_set_gather(side: Side, ctx: Ctx) -> None:
-    n = ctx.size(100_000, 2_000)
-    keys, values = kib_payloads(side, ctx, n)
+    keys, values = kib_payloads(side, ctx, ctx.size(100_000, 2_000))
+    await gathered_sets(side, ctx, keys, values)
+
+
+async def gathered_sets(side: Side, ctx: Ctx, keys: list[str], values: list[Any]) -> None:
+    """Time one asyncio.gather of set(key, value) on a new MemoryStore, and check it."""
+    n = len(keys)
     store = await side.memory_store()
     with ctx.timed(ops=n, nbytes=n * KiB):
         await asyncio.gather(*(store.set(k, v) for k, v in zip(keys, values, strict=True)))
@@ -343,15 +348,10 @@ async def memory_set_gather_writable(side: Side, ctx: Ctx) -> None:
     # Values over a bytearray, as an uncompressed chunk is a view of the user's array:
     # both stores must copy them (kib_payloads views bytes, which ours keeps as is).
     n = ctx.size(100_000, 2_000)
-    keys = chunk_keys(n)
     if "writable" not in ctx.cache:
         data = bytearray(ctx.shared.setdefault("random", os.urandom(4 * MiB)))
         ctx.cache["writable"] = side.buffers(data, KiB, n)
-    values = ctx.cache["writable"]
-    store = await side.memory_store()
-    with ctx.timed(ops=n, nbytes=n * KiB):
-        await asyncio.gather(*(store.set(k, v) for k, v in zip(keys, values, strict=True)))
-    expect(len(await drain(store.list())) == n, "not every key was stored")
+    await gathered_sets(side, ctx, chunk_keys(n), ctx.cache["writable"])
 
 
 async def loop_floor_set(ctx: Ctx) -> None:

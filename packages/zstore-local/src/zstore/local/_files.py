@@ -248,14 +248,7 @@ def _open_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> i
         fd = os.open(path, _O_DIR)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    try:
-        if not _inside(_fd_real_path(fd, path), real_root):
-            os.close(fd)
-            return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _kept_if(fd, lambda fd: _inside(_fd_real_path(fd, path), real_root))
 
 
 # ---------------------------------------------------------------------------- the root
@@ -398,14 +391,19 @@ def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> int
     fd = _open_key(root, real_root, key, root_fd)
     if fd is None:
         return None
+    return _kept_if(fd, lambda fd: stat.S_ISREG(os.fstat(fd).st_mode))
+
+
+def _kept_if(fd: int, check: Callable[[int], bool]) -> int | None:
+    """``fd`` if ``check(fd)`` holds, else None; the descriptor is closed unless returned."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
+        if check(fd):
+            return fd
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    os.close(fd)
+    return None
 
 
 def read_file(
