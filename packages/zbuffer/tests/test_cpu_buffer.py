@@ -63,6 +63,43 @@ def test_from_bytes_of_a_multibyte_array_reinterprets_its_bytes() -> None:
     assert np.shares_memory(arr(buf), source)
 
 
+def test_from_bytes_of_a_view_of_a_whole_array_views_the_array() -> None:
+    # What a store that reads into np.empty hands over: the buffer must share the array's
+    # memory and not keep the memoryview (an object the garbage collector tracks) alive.
+    source = np.arange(6, dtype="<u2")
+    buf = Buffer.from_bytes(memoryview(source))
+    assert arr(buf).base is source
+    assert np.shares_memory(arr(buf), source)
+    assert buf.to_bytes() == source.tobytes()
+    source[0] = 7
+    assert buf.to_bytes()[:2] == b"\x07\x00", "a view, not a copy"
+    assert arr(buf).flags.writeable
+
+
+@pytest.mark.parametrize(
+    "make_view",
+    [
+        lambda a: memoryview(a)[1:4],
+        lambda a: memoryview(a).toreadonly(),
+        lambda a: memoryview(a.reshape(2, 3)[:, :2].copy()),
+    ],
+    ids=["part", "read-only view", "other array"],
+)
+def test_from_bytes_of_other_array_views_keeps_their_meaning(make_view: Any) -> None:
+    source = np.arange(6, dtype="B")
+    view = make_view(source)
+    buf = Buffer.from_bytes(view)
+    assert buf.to_bytes() == bytes(view)
+    assert arr(buf).flags.writeable == (not view.readonly), "writability follows the view"
+
+
+def test_from_bytes_of_a_released_view_says_so() -> None:
+    view = memoryview(np.arange(4, dtype="B"))
+    view.release()
+    with pytest.raises(ValueError, match="released"):
+        Buffer.from_bytes(view)
+
+
 def test_from_array_like_keeps_the_array() -> None:
     source = np.arange(10, dtype="B")
     buf = Buffer.from_array_like(source)

@@ -323,7 +323,7 @@ class Buffer(ABC):
         view. This is the portable way to hand a Buffer to ``file.write``,
         ``hashlib``, ``zlib`` and friends on every supported Python.
         """
-        return memoryview(self.as_numpy_array())
+        return self.as_numpy_array().data
 
     def to_bytes(self) -> bytes:
         """Return the buffer as ``bytes`` (host memory).

@@ -98,6 +98,20 @@ class Buffer(core.Buffer):
             # The common case, always contiguous: skip the memoryview checks.
             # dtype by position: as a keyword it costs numpy a third of this call.
             return cls(np.frombuffer(bytes_like, _BYTE))
+        if type(bytes_like) is memoryview:
+            owner: object = bytes_like.obj
+            if (
+                type(owner) is np.ndarray
+                and bytes_like.nbytes == owner.nbytes
+                and bytes_like.c_contiguous
+                and owner.flags.c_contiguous
+                and not (bytes_like.readonly and owner.flags.writeable)
+            ):
+                # A view of a whole array (a store that read into np.empty): view the
+                # array itself. Over the memoryview, each buffer would keep two more
+                # objects alive that the garbage collector tracks, which costs several
+                # microseconds per buffer when thousands are held at once.
+                return cls(np.frombuffer(owner, _BYTE))
         try:
             view = memoryview(bytes_like)
         except TypeError:
@@ -130,13 +144,13 @@ class Buffer(core.Buffer):
         memoryview
             A 1-dim memoryview of format ``"B"``, writable if the buffer is.
         """
-        return memoryview(self.as_numpy_array())
+        return self.as_numpy_array().data
 
     def __buffer__(self, flags: int, /) -> memoryview:
         # PEP 688: lets memoryview(), bytes(), file.write() and C code read this buffer's
         # memory directly (Python 3.12+). CPython checks `flags` (e.g. a writable request
         # on read-only memory) against the memoryview returned here.
-        return memoryview(self.as_numpy_array())
+        return self.as_numpy_array().data
 
     def __bytes__(self) -> bytes:
         # Makes bytes(buf) work on Python 3.11 too, where __buffer__ is not consulted.

@@ -342,7 +342,7 @@ def read_fd(fd: int, start: int, stop: int) -> bytes | memoryview:
 
 def _read_into_array(fd: int, start: int, length: int) -> memoryview:
     assert _preadv is not None
-    view = memoryview(np.empty(length, np.uint8))
+    view = np.empty(length, np.uint8).data
     got = 0
     while got < length:
         n = _preadv(fd, (view[got : got + min(length - got, _MAX_READ)],), start + got)
