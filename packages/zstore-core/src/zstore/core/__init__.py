@@ -1,5 +1,6 @@
 """zstore.core: the Store contract of zarr-python 3, the shared key/prefix/range rules,
-bounded concurrency, an indexed MemoryStore, StorePath and store resolution.
+bounded concurrency, batched worker threads for blocking back ends, an indexed
+MemoryStore, StorePath and store resolution.
 
 Every name a store package needs is importable from here.
 """
@@ -36,6 +37,7 @@ from zstore.core._store import (
     coalesce_ranges,
 )
 from zstore.core._store_path import ANY_ACCESS_MODE, AccessModeLiteral, StorePath
+from zstore.core._threads import BatchResult, CallBatcher, ThreadDispatcher, shared_executor
 
 __all__ = [
     "ANY_ACCESS_MODE",
@@ -44,7 +46,9 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "READ_ONLY_MESSAGE",
     "AccessModeLiteral",
+    "BatchResult",
     "ByteRequest",
+    "CallBatcher",
     "MemoryStore",
     "OffsetByteRequest",
     "RangeByteRequest",
@@ -52,6 +56,7 @@ __all__ = [
     "StoreLike",
     "StorePath",
     "SuffixByteRequest",
+    "ThreadDispatcher",
     "__version__",
     "coalesce_ranges",
     "concurrency_limit",
@@ -61,6 +66,7 @@ __all__ = [
     "make_store_path",
     "normalize_byte_range",
     "normalize_prefix",
+    "shared_executor",
     "store_resolvers",
     "validate_key",
 ]

@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zstore.core import normalize_byte_range, validate_key
-from zstore.local._pool import get_executor
+from zstore.core import normalize_byte_range, shared_executor, validate_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -936,7 +935,7 @@ def _unlink_all(dir_fd: int, names: list[str]) -> None:
 
     helper = None
     if len(names) >= _PARALLEL_UNLINK:
-        helper = get_executor().submit(drain)
+        helper = shared_executor().submit(drain)
     try:
         drain()
     finally:

@@ -1,47 +1,41 @@
-"""The bounded thread pool LocalStore runs its file I/O on, and the batching around it.
+"""The worker threads LocalStore runs its file I/O on: one dispatcher for every LocalStore.
 
-A thread hand-off costs tens of microseconds; reading a small file costs a few. So the
-store never pays one hand-off per tiny operation when it can avoid it:
+Built on :class:`zstore.core.ThreadDispatcher` and :class:`zstore.core.CallBatcher`, the
+same mechanism as every store with a blocking back end:
 
-- Batch methods (``_get_many``, ``_set_many``, ``get_partial_values``) cut their work into a
-  few chunks, one pool job each (:func:`run_chunked`).
 - Single calls (``get``, ``set``, ``exists`` ...) issued by many coroutines in the same
-  event-loop tick, as ``asyncio.gather`` does, are collected by a per-loop
-  :class:`_Batcher` and sent to the pool in chunks as well (:func:`submit`).
+  event-loop tick, as ``asyncio.gather`` does, share jobs (:func:`submit`).
+- Batch methods (``_get_many``, ``_set_many``, ``get_partial_values``) cut their work into
+  chunks, one job each (:func:`iter_chunked`, :func:`run_chunked`).
 
-The pool is private to this package (``ZSTORE_LOCAL_THREADS`` threads, default
-``min(8, max(2, cpu count))``) so slow user work on the default executor cannot starve the
-store, and the store cannot flood the default executor. Results come back with one
-``call_soon_threadsafe`` per chunk; no ``contextvars`` copy is made per call.
+At most ``ZSTORE_LOCAL_THREADS`` threads (default ``min(8, max(2, cpu count))``) work for
+LocalStores at once, so slow user work on the default executor cannot starve the store,
+and the store cannot flood the process with threads.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import threading
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from zstore.core import BatchResult, CallBatcher, ThreadDispatcher
+
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator, Callable, Sequence
 
-__all__ = ["get_executor", "iter_chunked", "pool_size", "run_chunked", "submit"]
+__all__ = ["iter_chunked", "pool_size", "run_chunked", "submit"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 ENV_VAR = "ZSTORE_LOCAL_THREADS"
 
-# Upper bound on the calls one pool job runs: big enough to amortise the hand-off, small
-# enough that the first results arrive early and all threads get work.
-_MAX_CHUNK = 64
-
 
 def pool_size() -> int:
-    """The number of worker threads: ``ZSTORE_LOCAL_THREADS``, else ``min(8, max(2, cpus))``.
+    """The most threads at work for LocalStores: ``ZSTORE_LOCAL_THREADS``, else
+    ``min(8, max(2, cpus))``.
 
     Not more threads than CPUs: reads served from the page cache are short syscalls between
     bits of Python, and every extra thread adds GIL hand-offs (measured on 2 CPUs: 5k
@@ -63,152 +57,64 @@ def pool_size() -> int:
     return min(8, max(2, os.cpu_count() or 2))
 
 
-_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
-_executor_pid = -1
-_threads = 1
-
-
-def get_executor() -> ThreadPoolExecutor:
-    """The pool, created on first use and again in a forked child (threads do not fork)."""
-    global _executor, _executor_pid, _threads  # noqa: PLW0603 - one pool per process
-    pid = os.getpid()
-    if _executor is None or _executor_pid != pid:
-        with _lock:
-            if _executor is None or _executor_pid != pid:
-                _threads = pool_size()
-                _executor = ThreadPoolExecutor(
-                    max_workers=_threads, thread_name_prefix="zstore-local"
-                )
-                _executor_pid = pid
-    return _executor
-
-
-def _chunk_size(n: int) -> int:
-    # Spread the work over twice as many jobs as threads (so a slow job does not leave the
-    # others idle), with at most _MAX_CHUNK calls per job.
-    per_job = -(-n // (2 * _threads))
-    return max(1, min(_MAX_CHUNK, per_job))
-
-
-# --------------------------------------------------------------------- result delivery
-
-_Item = tuple["asyncio.Future[Any]", "Callable[..., Any]", "tuple[Any, ...]"]
-
-
-def _deliver(items: Sequence[_Item], outcomes: Sequence[tuple[bool, Any]]) -> None:
-    """On the loop thread: resolve each waiting future (skipping cancelled ones)."""
-    for (future, _, _), (ok, value) in zip(items, outcomes, strict=True):
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
-
-
-def _run_items(loop: asyncio.AbstractEventLoop, items: Sequence[_Item]) -> None:
-    """In a worker: run every call, then hand all outcomes back in one loop wake-up."""
-    outcomes: list[tuple[bool, Any]] = []
-    for future, func, args in items:
-        if future.cancelled():
-            outcomes.append((False, None))
+def _run_calls(
+    calls: list[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]],
+) -> BatchResult:
+    """One job of single calls, on a worker thread: each is ``(future, func, args)``."""
+    values: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    for i, (future, func, args) in enumerate(calls):
+        if future.cancelled():  # nobody waits for it
+            values.append(None)
             continue
         try:
-            outcomes.append((True, func(*args)))
-        except BaseException as exc:  # delivered to the awaiting coroutine
-            outcomes.append((False, exc))
-    # RuntimeError: the loop was closed while we worked; nobody is waiting any more.
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(_deliver, items, outcomes)
+            values.append(func(*args))
+        except BaseException as exc:  # delivered to that call's caller
+            values.append(None)
+            errors[i] = exc
+    return values, errors
 
 
-class _Batcher:
-    """Collects the single calls made on one event loop during one tick."""
-
-    __slots__ = ("__weakref__", "loop", "pending", "scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.pending: list[_Item] = []
-        self.scheduled = False
-
-    def flush(self) -> None:
-        self.scheduled = False
-        items, self.pending = self.pending, []
-        executor = get_executor()
-        step = _chunk_size(len(items))
-        for i in range(0, len(items), step):
-            executor.submit(_run_items, self.loop, items[i : i + step])
+_lock = threading.Lock()
+_threads: tuple[ThreadDispatcher, CallBatcher] | None = None
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = (
-    weakref.WeakKeyDictionary()
-)
-_last: tuple[asyncio.AbstractEventLoop, _Batcher] | None = None
+def _dispatch() -> tuple[ThreadDispatcher, CallBatcher]:
+    """The dispatcher and the batcher of single calls, made on first use (reading the
+    environment then)."""
+    global _threads  # noqa: PLW0603 - one per process
+    if _threads is None:
+        with _lock:
+            if _threads is None:
+                # Another worker joins as soon as more than one job waits per worker: a
+                # file read may wait for the disk, and reads of big values run in
+                # parallel (pread releases the GIL).
+                dispatcher = ThreadDispatcher(pool_size(), backlog_per_worker=1)
+                # Not eager: opening and reading small files is mostly Python, and workers
+                # started while the loop still queues a burst's calls contend with it for
+                # the GIL (5k gathered 64 KiB reads: 10-15% slower eager).
+                calls = CallBatcher(dispatcher, _run_calls, eager=False)
+                _threads = (dispatcher, calls)
+    return _threads
 
 
 def submit(func: Callable[..., R], *args: Any) -> asyncio.Future[R]:
-    """Run ``func(*args)`` on the pool; await the returned future for its result.
+    """Run ``func(*args)`` on a worker thread; await the returned future for its result.
 
-    Calls submitted in the same loop tick share pool jobs. Must be called on the loop's
-    thread, inside a running loop.
+    Calls submitted in the same loop tick share jobs. Must be called on the loop's thread,
+    inside a running loop.
     """
-    global _last  # noqa: PLW0603 - a one-entry cache in front of the weak mapping
-    loop = asyncio.get_running_loop()
-    last = _last
-    if last is not None and last[0] is loop:
-        batcher = last[1]
-    else:
-        found = _batchers.get(loop)
-        if found is None:
-            found = _batchers[loop] = _Batcher(loop)
-        batcher = found
-        _last = (loop, batcher)
-    future: asyncio.Future[R] = loop.create_future()
-    batcher.pending.append((future, func, args))
-    if not batcher.scheduled:
-        batcher.scheduled = True
-        # Runs after every callback already queued for this tick, so the coroutines that
-        # gather() started together all land in one batch.
-        loop.call_soon(batcher.flush)
-    return future
+    return _dispatch()[1].submit(func, args)
 
 
-async def iter_chunked(
+def iter_chunked(
     func: Callable[[Sequence[T]], list[R]], items: Sequence[T]
 ) -> AsyncIterator[list[R]]:
-    """Run ``func`` over consecutive chunks of ``items`` on the pool, yielding each chunk's
-    results in order as soon as that chunk (and every earlier one) is done.
-
-    ``func`` takes a chunk and returns one result per item. The pool's thread count bounds
-    how many chunks run at once; the rest wait in the pool's queue. If the consumer stops
-    early or a chunk fails, the chunks not yet started are cancelled.
-    """
-    if not items:
-        return
-    loop = asyncio.get_running_loop()
-    executor = get_executor()
-    step = _chunk_size(len(items))
-    futures: list[asyncio.Future[list[R]]] = []
-    for i in range(0, len(items), step):
-        future: asyncio.Future[list[R]] = loop.create_future()
-        futures.append(future)
-        executor.submit(_run_items, loop, [(future, func, (items[i : i + step],))])
-    try:
-        for future in futures:
-            yield await future
-    finally:
-        for future in futures:
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()  # mark retrieved: one failure is enough to report
+    """Run ``func`` over consecutive chunks of ``items`` on the worker threads, yielding each
+    chunk's results in order (see :meth:`zstore.core.ThreadDispatcher.iter_chunked`)."""
+    return _dispatch()[0].iter_chunked(func, items)
 
 
 async def run_chunked(func: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
     """Like :func:`iter_chunked`, collecting every result in input order."""
-    results: list[R] = []
-    async for part in iter_chunked(func, items):
-        results.extend(part)
-    return results
+    return await _dispatch()[0].map_chunked(func, items)

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zbuffer.core import Buffer
 from zstore.core import (
+    BatchResult,
+    CallBatcher,
     OffsetByteRequest,
     RangeByteRequest,
     Store,
     SuffixByteRequest,
+    ThreadDispatcher,
     concurrent_map,
     normalize_byte_range,
     normalize_prefix,
     validate_key,
 )
 from zstore.zip._archive import BytesLike, Entry, ZipArchive, check_compression
-from zstore.zip._dispatch import Batcher, Dispatcher, JobResult
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -45,8 +47,8 @@ _BYTE_REQUESTS = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
 
 def _read_job(
     calls: list[tuple[object, ZipArchive, Entry, ByteRequest | None, type[Buffer]]],
-) -> JobResult:
-    """The get() calls of one job, on a worker thread (see Batcher).
+) -> BatchResult:
+    """The get() calls of one job, on a worker thread (see CallBatcher).
 
     The buffers are made here too, so that the event loop only hands out results. The
     calls of one job nearly always share one archive, whose descriptors are held open
@@ -88,8 +90,8 @@ def _read_job(
     return values, errors
 
 
-def _write_job(calls: list[tuple[object, ZipArchive, str, BytesLike]]) -> JobResult:
-    """The set() calls of one job, in call order, on the writer thread (see Batcher)."""
+def _write_job(calls: list[tuple[object, ZipArchive, str, BytesLike]]) -> BatchResult:
+    """The set() calls of one job, in call order, on the writer thread (see CallBatcher)."""
     errors: dict[int, BaseException] = {}
     for i, (_, archive, key, data) in enumerate(calls):
         try:
@@ -176,13 +178,13 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._mode: ZipStoreAccessModeLiteral = mode
         self._archive: ZipArchive | None = None
         self._open_lock = threading.Lock()
-        self._dispatcher = Dispatcher()
+        self._dispatcher = ThreadDispatcher()
         # Writes serialize on the archive's lock anyway: one worker avoids threads that
         # only wait for each other (and for the GIL).
-        self._writes = Dispatcher(max_workers=1)
+        self._writes = ThreadDispatcher(max_workers=1)
         # get() and set() calls of one event-loop tick go to workers in shared jobs.
-        self._read_calls = Batcher(self._dispatcher, _read_job)
-        self._write_calls = Batcher(self._writes, _write_job)
+        self._read_calls = CallBatcher(self._dispatcher, _read_job)
+        self._write_calls = CallBatcher(self._writes, _write_job)
 
     # ------------------------------------------------------------------ opening
 

@@ -1,0 +1,314 @@
+"""zstore.core's worker-thread mechanism: ThreadDispatcher, CallBatcher, shared_executor."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from functools import partial
+from typing import Any
+
+import pytest
+
+from zstore.core import BatchResult, CallBatcher, ThreadDispatcher, _threads, shared_executor
+
+
+async def test_run_returns_the_result_from_a_worker_thread() -> None:
+    dispatcher = ThreadDispatcher()
+    name = await dispatcher.run(lambda: threading.current_thread().name)
+    assert name != threading.current_thread().name
+    assert name.startswith("zstore")
+
+
+async def test_run_raises_what_the_call_raised() -> None:
+    def fail() -> None:
+        raise KeyError("missing thing")
+
+    with pytest.raises(KeyError, match="missing thing"):
+        await ThreadDispatcher().run(fail)
+
+
+async def test_one_worker_runs_calls_in_the_order_they_were_queued() -> None:
+    dispatcher = ThreadDispatcher(max_workers=1)
+    seen: list[int] = []
+    await asyncio.gather(*(dispatcher.run(partial(seen.append, i)) for i in range(500)))
+    assert seen == list(range(500))
+
+
+async def test_never_more_workers_than_max_workers() -> None:
+    dispatcher = ThreadDispatcher(max_workers=2, backlog_per_worker=1)
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def job() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+
+    await asyncio.gather(*(dispatcher.run(job) for _ in range(40)))
+    assert most == 2, f"{most} jobs ran at once with max_workers=2"
+
+
+async def test_a_call_cancelled_before_a_worker_reaches_it_does_not_run() -> None:
+    dispatcher = ThreadDispatcher(max_workers=1)
+    gate = threading.Event()
+    ran: list[str] = []
+    blocker = dispatcher.start(gate.wait)
+    doomed = dispatcher.start(partial(ran.append, "doomed"))
+    doomed.cancel()
+    after = dispatcher.start(partial(ran.append, "after"))
+    gate.set()
+    await blocker
+    await after
+    assert ran == ["after"]
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="max_workers must be >= 1, got 0"):
+        ThreadDispatcher(max_workers=0)
+    with pytest.raises(ValueError, match="backlog_per_worker must be >= 1, got 0"):
+        ThreadDispatcher(backlog_per_worker=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("many", "ZSTORE_THREADS='many' is not an integer"), ("0", "must be >= 1, got 0")],
+)
+def test_a_bad_thread_count_in_the_environment_is_named(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("ZSTORE_THREADS", value)
+    with pytest.raises(ValueError, match=message):
+        _threads._pool_size()
+
+
+def test_the_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZSTORE_THREADS", "3")
+    assert _threads._pool_size() == 3
+    monkeypatch.delenv("ZSTORE_THREADS")
+    assert _threads._pool_size() == min(32, (os.cpu_count() or 1) + 4)
+
+
+def test_shared_executor_is_one_per_process() -> None:
+    assert shared_executor() is shared_executor()
+
+
+# --- iter_chunked / map_chunked -----------------------------------------------------------
+
+
+async def test_map_chunked_keeps_input_order_and_uses_several_jobs() -> None:
+    dispatcher = ThreadDispatcher(max_workers=2)
+    chunks: list[int] = []
+
+    def double(chunk: Any) -> list[int]:
+        chunks.append(len(chunk))
+        return [2 * x for x in chunk]
+
+    assert await dispatcher.map_chunked(double, list(range(1000)), size=64) == [
+        2 * x for x in range(1000)
+    ]
+    assert sum(chunks) == 1000
+    assert max(chunks) <= 64
+    assert len(chunks) == -(-1000 // 64)
+    assert await dispatcher.map_chunked(double, []) == []
+
+
+async def test_map_chunked_spreads_a_small_batch_over_the_workers() -> None:
+    dispatcher = ThreadDispatcher(max_workers=2)
+    chunks: list[int] = []
+
+    def count(chunk: Any) -> list[int]:
+        chunks.append(len(chunk))
+        return list(chunk)
+
+    await dispatcher.map_chunked(count, list(range(8)), size=64)
+    assert chunks == [2, 2, 2, 2], "two chunks per worker, not one chunk of everything"
+
+
+async def test_iter_chunked_stopped_early_cancels_the_chunks_not_started() -> None:
+    dispatcher = ThreadDispatcher(max_workers=1)
+    ran: list[int] = []
+
+    def record(chunk: Any) -> list[int]:
+        ran.append(chunk[0])
+        time.sleep(0.001)
+        return list(chunk)
+
+    parts = dispatcher.iter_chunked(record, list(range(100)), size=1)
+    first = await parts.__anext__()
+    await parts.aclose()
+    await dispatcher.run(lambda: None)  # everything queued before has run or been dropped
+    assert first == [0]
+    assert len(ran) < 100, "chunks nobody waits for any more must not all run"
+
+
+async def test_iter_chunked_raises_the_first_failure() -> None:
+    def fail_on_three(chunk: Any) -> list[int]:
+        if 3 in chunk:
+            raise ValueError("bad item 3")
+        return list(chunk)
+
+    with pytest.raises(ValueError, match="bad item 3"):
+        await ThreadDispatcher().map_chunked(fail_on_three, list(range(10)), size=2)
+
+
+# --- CallBatcher --------------------------------------------------------------------------
+
+
+def _square_job(jobs: list[int], calls: list[Any]) -> BatchResult:
+    jobs.append(len(calls))
+    values: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    for i, (_, x) in enumerate(calls):
+        if x < 0:
+            values.append(None)
+            errors[i] = ValueError(f"negative: {x}")
+        else:
+            values.append(x * x)
+    return values, errors
+
+
+async def test_calls_made_in_one_tick_share_jobs() -> None:
+    jobs: list[int] = []
+    batcher = CallBatcher(ThreadDispatcher(), partial(_square_job, jobs), size=64)
+    got = await asyncio.gather(*(batcher.submit(x) for x in range(1000)))
+    assert got == [x * x for x in range(1000)]
+    assert sum(jobs) == 1000
+    # The first call goes alone (nothing was under way); the rest go 64 at a time.
+    assert len(jobs) <= 1 + -(-999 // 64), jobs
+
+
+async def test_a_lone_call_goes_at_once() -> None:
+    jobs: list[int] = []
+    batcher = CallBatcher(ThreadDispatcher(), partial(_square_job, jobs))
+    assert await batcher.submit(7) == 49
+    assert await batcher.submit(8) == 64
+    assert jobs == [1, 1]
+
+
+async def test_each_call_gets_its_own_error() -> None:
+    batcher = CallBatcher(ThreadDispatcher(), partial(_square_job, []))
+    results = await asyncio.gather(*(batcher.submit(x) for x in (1, -2, 3)), return_exceptions=True)
+    assert results[0] == 1
+    assert results[2] == 9
+    assert isinstance(results[1], ValueError)
+    assert "negative: -2" in str(results[1])
+
+
+async def test_a_job_function_that_raises_fails_its_calls_rather_than_hang() -> None:
+    def broken(calls: list[Any]) -> BatchResult:
+        raise RuntimeError("bug in the job function")
+
+    batcher = CallBatcher(ThreadDispatcher(), broken)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(x) for x in range(5)), return_exceptions=True), 10
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_flush_hands_queued_calls_over_before_a_later_job() -> None:
+    # What ZipStore relies on: set() calls queued this tick run before a delete() queued
+    # on the same one-worker dispatcher right after flush().
+    dispatcher = ThreadDispatcher(max_workers=1)
+    order: list[str] = []
+
+    def writes(calls: list[Any]) -> BatchResult:
+        order.extend(name for _, name in calls)
+        return [None] * len(calls), {}
+
+    batcher = CallBatcher(dispatcher, writes)
+    pending = [batcher.submit(f"set{i}") for i in range(3)]
+    batcher.flush()
+    await dispatcher.run(partial(order.append, "delete"))
+    await asyncio.gather(*pending)
+    assert order == ["set0", "set1", "set2", "delete"]
+
+
+async def test_calls_from_two_event_loops_reach_their_own_loop() -> None:
+    batcher = CallBatcher(ThreadDispatcher(), partial(_square_job, []))
+
+    def other_loop() -> list[int]:
+        async def main() -> list[int]:
+            return list(await asyncio.gather(*(batcher.submit(x) for x in range(50))))
+
+        return asyncio.run(main())
+
+    here, there = await asyncio.gather(
+        asyncio.gather(*(batcher.submit(x) for x in range(50))),
+        asyncio.to_thread(other_loop),
+    )
+    assert list(here) == there == [x * x for x in range(50)]
+
+
+# --- fork ---------------------------------------------------------------------------------
+
+
+def _use_in_child(dispatcher: ThreadDispatcher, out: Any) -> None:
+    out.put(asyncio.run(dispatcher.run(lambda: "child ran")))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method: Linux only here")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+async def test_a_forked_child_gets_fresh_workers() -> None:
+    # The parent's worker is busy at fork time; the child has none of its threads, and
+    # must not wait for a worker that the parent's count says is running.
+    dispatcher = ThreadDispatcher(max_workers=1)
+    gate = threading.Event()
+    busy = dispatcher.start(gate.wait)
+    while dispatcher._workers == 0:  # the worker has started
+        await asyncio.sleep(0.001)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_use_in_child, args=(dispatcher, out))
+    child.start()
+    try:
+        assert out.get(timeout=30) == "child ran"
+    finally:
+        gate.set()
+        child.join(30)
+    await busy
+    assert child.exitcode == 0
+
+
+async def test_not_eager_splits_a_tick_evenly_over_the_workers() -> None:
+    jobs: list[int] = []
+    batcher = CallBatcher(
+        ThreadDispatcher(max_workers=2), partial(_square_job, jobs), size=64, eager=False
+    )
+    got = await asyncio.gather(*(batcher.submit(x) for x in range(200)))
+    assert got == [x * x for x in range(200)]
+    # The lone first call, then the other 199 in two jobs per worker.
+    assert jobs == [1, 50, 50, 50, 49]
+
+
+def test_a_worker_takes_posted_jobs_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batcher's job is a batch already: a worker that took several would leave the other
+    # workers idle while it runs them one after another.
+    class NoThreads:
+        def submit(self, fn: Any) -> None:
+            pass  # the test drains by hand
+
+    batches: list[int] = []
+    real_run_batch = _threads._run_batch
+
+    def record(batch: list[Any]) -> Any:
+        batches.append(len(batch))
+        return real_run_batch(batch)
+
+    monkeypatch.setattr(_threads, "shared_executor", NoThreads)
+    monkeypatch.setattr(_threads, "_run_batch", record)
+    dispatcher = ThreadDispatcher(max_workers=1)
+    ran: list[int] = []
+    for i in range(5):
+        dispatcher.post(partial(ran.append, i))
+    dispatcher._drain()
+    assert ran == [0, 1, 2, 3, 4]
+    assert batches == [1, 1, 1, 1, 1]
