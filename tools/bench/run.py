@@ -1073,63 +1073,45 @@ async def zip_getsize_prefix(side: Side, ctx: Ctx) -> None:
     expect(total == len(keys) * size, f"getsize_prefix gave {total}")
 
 
-async def gather_floor_getsize(ctx: Ctx) -> None:
-    """The asyncio floor under a gathered getsize: coroutines that only read a dict."""
-    _, keys, size = shared_zip(ctx)
-    sizes = dict.fromkeys(keys, size)
-
-    async def getsize(key: str) -> int:
-        return sizes[key]
-
-    with ctx.timed(ops=len(keys)):
-        got = await asyncio.gather(*(getsize(k) for k in keys))
-    expect(sum(got) == len(keys) * size, "the floor miscounted")
+async def each_getsize(
+    getsize: Callable[[str], Awaitable[int]], keys: list[str], gathered: bool
+) -> list[int]:
+    """``getsize`` of every key: all in one gather, or awaited one at a time."""
+    if gathered:
+        return await asyncio.gather(*(getsize(k) for k in keys))
+    return [await getsize(k) for k in keys]
 
 
-@workload(
-    "zip getsize 5k members (gather)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    target=20,
-    limit=gather_floor_getsize,
-)
-async def zip_getsize(side: Side, ctx: Ctx) -> None:
-    _, keys, size = shared_zip(ctx)
-    store = cached_zip_reader(side, ctx)
-    with ctx.timed(ops=len(keys)):
-        sizes = await asyncio.gather(*(store.getsize(k) for k in keys))
-    expect(all(s == size for s in sizes), "getsize was wrong")
+def getsize_workloads(label: str, *, gathered: bool) -> None:
+    """Register getsize of every member, gathered or awaited one at a time, with its floor:
+    the same calls to a coroutine that only reads a dict."""
+
+    async def floor(ctx: Ctx) -> None:
+        _, keys, size = shared_zip(ctx)
+        sizes = dict.fromkeys(keys, size)
+
+        async def getsize(key: str) -> int:
+            return sizes[key]
+
+        with ctx.timed(ops=len(keys)):
+            got = await each_getsize(getsize, keys, gathered)
+        expect(sum(got) == len(keys) * size, "the floor miscounted")
+
+    async def run(side: Side, ctx: Ctx) -> None:
+        _, keys, size = shared_zip(ctx)
+        store = cached_zip_reader(side, ctx)
+        with ctx.timed(ops=len(keys)):
+            got = await each_getsize(store.getsize, keys, gathered)
+        expect(all(s == size for s in got), "getsize was wrong")
+
+    name = f"zip getsize 5k members ({label})"
+    workload(name, ZIP, needs=ZIP_NEEDS, target=20, limit=floor)(run)
 
 
-async def loop_floor_getsize(ctx: Ctx) -> None:
-    """The floor under awaited getsize: a coroutine that only reads a dict, awaited."""
-    _, keys, size = shared_zip(ctx)
-    sizes = dict.fromkeys(keys, size)
-
-    async def getsize(key: str) -> int:
-        return sizes[key]
-
-    with ctx.timed(ops=len(keys)):
-        got = [await getsize(k) for k in keys]
-    expect(sum(got) == len(keys) * size, "the floor miscounted")
-
-
-@workload(
-    "zip getsize 5k members (awaited one at a time)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    target=20,
-    limit=loop_floor_getsize,
-)
-async def zip_getsize_loop(side: Side, ctx: Ctx) -> None:
-    # How a caller asks for the sizes of a few keys, one after another: each call's own
-    # cost, without one asyncio task per key (the gathered row above is mostly tasks).
-    _, keys, size = shared_zip(ctx)
-    store = cached_zip_reader(side, ctx)
-    getsize = store.getsize
-    with ctx.timed(ops=len(keys)):
-        sizes = [await getsize(k) for k in keys]
-    expect(all(s == size for s in sizes), "getsize was wrong")
+getsize_workloads("gather", gathered=True)
+# How a caller asks for the sizes of a few keys, one after another: each call's own cost,
+# without one asyncio task per key (the gathered row is mostly tasks).
+getsize_workloads("awaited one at a time", gathered=False)
 
 
 # --------------------------------------------------------------------------------------
