@@ -238,6 +238,32 @@ def test_close_waits_for_running_reads_to_release_the_files(stored: Path) -> Non
         archive.read("c/3")
 
 
+@pytest.mark.skipif(
+    getattr(os, "RWF_NOWAIT", None) is None or not hasattr(os, "preadv"),
+    reason="preadv2 with RWF_NOWAIT is Linux-only",
+)
+def test_a_page_cache_read_after_close_leaves_it_to_the_usual_path(stored: Path) -> None:
+    archive = make_archive(stored)
+    entry = archive.entries["c/3"]
+    archive.read_entry(entry, RangeByteRequest(0, 1))  # learn the data offset
+    assert entry.stored_at >= 0
+    assert bytes(archive.read_cached(entry, 10, 20) or b"") == VALUES["c/3"][10:20]
+    archive.close()
+    # Files opened now may take the descriptor numbers the archive had.
+    other = stored.with_name("other.bin")
+    other.write_bytes(b"x" * 200_000)
+    others = [os.open(other, os.O_RDONLY) for _ in range(4)]
+    try:
+        # Never a read of a closed (or reused) descriptor: None, and the usual path, which
+        # says the archive was closed.
+        assert archive.read_cached(entry, 10, 20) is None
+    finally:
+        for fd in others:
+            os.close(fd)
+    with pytest.raises(ValueError, match="closed"):
+        archive.begin_reads()
+
+
 async def test_reads_queued_before_close_fail_clearly_or_read_right(stored: Path) -> None:
     store = await ZipStore.open(stored, mode="r")
     for key in VALUES:  # locate every member: the next reads take the fast path

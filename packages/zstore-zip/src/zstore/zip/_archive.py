@@ -453,17 +453,19 @@ class ZipArchive:
         # and its export alive, two objects the garbage collector tracks, and with thousands
         # of results held at once (a gather) those collections cost more than the read.
         buffer = np.empty(stop - start, np.uint8).data
-        self.begin_reads()
-        try:
-            got = os.preadv(entry.fd, [buffer], entry.stored_at + start, flags)
-        except BlockingIOError:
-            return None  # not (all) cached: the worker reads it, and so warms the cache
-        except OSError as exc:
-            if exc.errno in _NOWAIT_UNSUPPORTED:
-                self._nowait = False  # this file system never will: stop asking
-            return None  # anything else: the usual path reads again and reports it
-        finally:
-            self.end_reads()
+        # The descriptor lock is held across the read, which never waits: close() cannot
+        # close the descriptor under it, for one lock instead of begin_reads/end_reads.
+        with self._fd_lock:
+            if not self._fds_open:
+                return None  # closed meanwhile: the usual path says so
+            try:
+                got = os.preadv(entry.fd, [buffer], entry.stored_at + start, flags)
+            except BlockingIOError:
+                return None  # not (all) cached: the worker reads it, and so warms the cache
+            except OSError as exc:
+                if exc.errno in _NOWAIT_UNSUPPORTED:
+                    self._nowait = False  # this file system never will: stop asking
+                return None  # anything else: the usual path reads again and reports it
         return buffer if got == len(buffer) else None
 
     def read(self, key: str, byte_range: ByteRequest | None = None) -> bytes | memoryview | None:
