@@ -247,7 +247,9 @@ def test_a_page_cache_read_after_close_leaves_it_to_the_usual_path(stored: Path)
     entry = archive.entries["c/3"]
     archive.read_entry(entry, RangeByteRequest(0, 1))  # learn the data offset
     assert entry.stored_at >= 0
-    assert bytes(archive.read_cached(entry, 10, 20) or b"") == VALUES["c/3"][10:20]
+    cached = archive.read_cached(entry, 10, 20)
+    assert cached is not None
+    assert cached.tobytes() == VALUES["c/3"][10:20]
     archive.close()
     # Files opened now may take the descriptor numbers the archive had.
     other = stored.with_name("other.bin")

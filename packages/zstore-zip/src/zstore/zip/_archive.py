@@ -46,6 +46,8 @@ from zstore.core import normalize_byte_range
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import numpy.typing as npt
+
     from zstore.core import ByteRequest
 
 BytesLike = bytes | bytearray | memoryview
@@ -430,7 +432,7 @@ class ZipArchive:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def read_cached(self, entry: Entry, start: int, stop: int) -> memoryview | None:
+    def read_cached(self, entry: Entry, start: int, stop: int) -> npt.NDArray[np.uint8] | None:
         """Bytes ``[start, stop)`` of a stored member if the page cache holds all of them.
 
         One ``preadv2`` with ``RWF_NOWAIT``: the kernel copies from the page cache or
@@ -452,21 +454,22 @@ class ZipArchive:
         # Into a NumPy array, not a bytearray: a Buffer over a bytearray keeps a memoryview
         # and its export alive, two objects the garbage collector tracks, and with thousands
         # of results held at once (a gather) those collections cost more than the read.
-        buffer = np.empty(stop - start, np.uint8).data
+        # NumPy's Buffer takes the array as it is.
+        buffer = np.empty(stop - start, np.uint8)
         # The descriptor lock is held across the read, which never waits: close() cannot
         # close the descriptor under it, for one lock instead of begin_reads/end_reads.
         with self._fd_lock:
             if not self._fds_open:
                 return None  # closed meanwhile: the usual path says so
             try:
-                got = os.preadv(entry.fd, [buffer], entry.stored_at + start, flags)
+                got = os.preadv(entry.fd, [buffer.data], entry.stored_at + start, flags)
             except BlockingIOError:
                 return None  # not (all) cached: the worker reads it, and so warms the cache
             except OSError as exc:
                 if exc.errno in _NOWAIT_UNSUPPORTED:
                     self._nowait = False  # this file system never will: stop asking
                 return None  # anything else: the usual path reads again and reports it
-        return buffer if got == len(buffer) else None
+        return buffer if got == stop - start else None
 
     def read(self, key: str, byte_range: ByteRequest | None = None) -> bytes | memoryview | None:
         """The value of ``key`` (or the part ``byte_range`` asks for), or None if missing.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from zbuffer.core import Buffer
+from zbuffer.cpu import Buffer as CpuBuffer
 from zstore.core import (
     BatchResult,
     CallBatcher,
@@ -328,7 +329,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             if 0 < stop - start <= _LOOP_READ_MAX and stop - start != entry.size:
                 data = archive.read_cached(entry, start, stop)
                 if data is not None:
-                    return prototype.buffer.from_bytes(data)
+                    wanted = prototype.buffer
+                    # NumPy's own Buffer takes the array as it is; any other buffer class
+                    # makes itself from the bytes.
+                    return CpuBuffer(data) if wanted is CpuBuffer else wanted.from_bytes(data.data)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Buffer] = loop.create_future()
         self._read_calls.put(loop, (future, archive, entry, byte_range, prototype.buffer))
