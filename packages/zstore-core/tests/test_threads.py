@@ -248,6 +248,27 @@ async def test_calls_from_two_event_loops_reach_their_own_loop() -> None:
     assert list(here) == there == [x * x for x in range(50)]
 
 
+def test_a_loop_closed_under_a_job_leaves_nothing_behind() -> None:
+    gate = threading.Event()
+
+    def held(calls: list[Any]) -> BatchResult:
+        gate.wait(10)
+        return [None] * len(calls), {}
+
+    batcher = CallBatcher(ThreadDispatcher(), held)
+
+    async def main() -> None:
+        batcher.submit(1)  # a job in flight when asyncio.run closes the loop
+
+    asyncio.run(main())
+    assert batcher._in_flight, "the job is still running"
+    gate.set()
+    deadline = time.monotonic() + 10
+    while batcher._in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not batcher._in_flight, "the closed loop is still referenced"
+
+
 # --- fork ---------------------------------------------------------------------------------
 
 

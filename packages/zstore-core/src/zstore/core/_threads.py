@@ -407,9 +407,13 @@ class CallBatcher:
             values, errors = self._func(calls)
         except BaseException as exc:  # a bug in func: fail every call rather than hang
             values, errors = [None] * len(calls), dict.fromkeys(range(len(calls)), exc)
-        # RuntimeError: the loop was closed while we worked; nobody is waiting.
-        with contextlib.suppress(RuntimeError):
+        try:
             loop.call_soon_threadsafe(self._deliver, loop, calls, values, errors)
+        except RuntimeError:
+            # The loop was closed while we worked: nobody is waiting, and nothing may keep
+            # the dead loop alive here (its thread no longer touches these entries).
+            self._in_flight.pop(loop, None)
+            self._open.pop(loop, None)
 
     def _deliver(
         self,
