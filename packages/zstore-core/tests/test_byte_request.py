@@ -48,6 +48,16 @@ def test_normalize_byte_range_edges(
     assert normalize_byte_range(request_, size) == expected
 
 
+def test_a_subclass_of_range_byte_request_is_clipped_like_the_class() -> None:
+    # The exact class takes a fast path; a subclass takes the general one: same bounds.
+    class Tagged(RangeByteRequest):
+        pass
+
+    for start, end, size in [(2, 5, 10), (5, 100, 10), (50, 60, 10), (0, 5, 0)]:
+        expected = normalize_byte_range(RangeByteRequest(start, end), size)
+        assert normalize_byte_range(Tagged(start, end), size) == expected
+
+
 def test_reversed_range_is_a_value_error_naming_both_ends() -> None:
     with pytest.raises(ValueError, match=r"end \(2\) is before its start \(5\)"):
         RangeByteRequest(5, 2)

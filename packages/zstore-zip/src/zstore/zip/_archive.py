@@ -458,17 +458,24 @@ class ZipArchive:
         buffer = np.empty(stop - start, np.uint8)
         # The descriptor lock is held across the read, which never waits: close() cannot
         # close the descriptor under it, for one lock instead of begin_reads/end_reads.
-        with self._fd_lock:
+        # acquire/release rather than `with`: half the interpreter work of the context
+        # protocol (counted with callgrind), on a path taken by every cached range read.
+        lock = self._fd_lock
+        lock.acquire()
+        try:
             if not self._fds_open:
                 return None  # closed meanwhile: the usual path says so
-            try:
-                got = os.preadv(entry.fd, [buffer.data], entry.stored_at + start, flags)
-            except BlockingIOError:
-                return None  # not (all) cached: the worker reads it, and so warms the cache
-            except OSError as exc:
-                if exc.errno in _NOWAIT_UNSUPPORTED:
-                    self._nowait = False  # this file system never will: stop asking
-                return None  # anything else: the usual path reads again and reports it
+            # The array itself, not a memoryview of it: one object fewer per read. NumPy's
+            # stubs declare its buffer protocol only for Python 3.12 and later.
+            got = os.preadv(entry.fd, (buffer,), entry.stored_at + start, flags)  # type: ignore[arg-type, unused-ignore]
+        except BlockingIOError:
+            return None  # not (all) cached: the worker reads it, and so warms the cache
+        except OSError as exc:
+            if exc.errno in _NOWAIT_UNSUPPORTED:
+                self._nowait = False  # this file system never will: stop asking
+            return None  # anything else: the usual path reads again and reports it
+        finally:
+            lock.release()
         return buffer if got == stop - start else None
 
     def read(self, key: str, byte_range: ByteRequest | None = None) -> bytes | memoryview | None:
