@@ -402,6 +402,22 @@ def test_constructor_refuses_bad_arrays_without_touching_them(array: Any, messag
     np.testing.assert_array_equal(array, before)
 
 
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(10, dtype="B")[::4][:1],  # one byte, stride 4
+        np.arange(10, dtype="B")[::-1][:1],  # one byte, stride -1
+        np.arange(10, dtype="B")[::3][:0],  # no bytes, stride 3
+    ],
+    ids=["one-byte-stride-4", "one-byte-reversed", "empty-stride-3"],
+)
+def test_constructor_accepts_contiguous_arrays_with_unusual_strides(array: Any) -> None:
+    # NumPy calls these contiguous although their strides are not (1,): the constructor's
+    # quick test misses them and the full check must accept them.
+    assert array.flags.c_contiguous and array.strides != (1,)
+    assert Buffer(array).to_bytes() == array.tobytes()
+
+
 def test_constructor_refuses_non_arrays() -> None:
     with pytest.raises(TypeError, match=r"array-like object with ndim and dtype, got bytes"):
         Buffer(b"abc")  # type: ignore[arg-type]

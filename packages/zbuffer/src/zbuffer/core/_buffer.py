@@ -152,15 +152,10 @@ _BYTE = np.dtype("B")
 
 
 def _check_buffer_array(array_like: Any) -> None:
-    """Raise unless ``array_like`` is a 1-dim, contiguous array of unsigned bytes."""
-    # Every Buffer made by a store passes here: settle the common NumPy case in one test.
-    if (
-        type(array_like) is np.ndarray
-        and array_like.dtype is _BYTE
-        and array_like.ndim == 1
-        and array_like.flags.c_contiguous
-    ):
-        return
+    """Raise unless ``array_like`` is a 1-dim, contiguous array of unsigned bytes.
+
+    ``Buffer.__init__`` settles the common NumPy case before calling this.
+    """
     if not (hasattr(array_like, "ndim") and hasattr(array_like, "dtype")):
         raise TypeError(
             f"array_like must be an array-like object with ndim and dtype, got "
@@ -209,14 +204,12 @@ class Buffer(ABC):
     """
 
     def __init__(self, array_like: ArrayLike) -> None:
-        # The common NumPy case inline: every Buffer a store makes passes here.
+        # The common NumPy case inline: every Buffer a store makes passes here. Strides of
+        # (1,) on bytes mean 1-dim and contiguous, in one attribute read instead of two
+        # (ndim, flags); a contiguous array of at most one byte may have other strides,
+        # and the full check accepts it.
         array: Any = array_like  # ArrayLike does not admit that it may be an ndarray
-        if not (
-            type(array) is np.ndarray
-            and array.dtype is _BYTE
-            and array.ndim == 1
-            and array.flags.c_contiguous
-        ):
+        if not (type(array) is np.ndarray and array.dtype is _BYTE and array.strides == (1,)):
             _check_buffer_array(array_like)
         self._data = array_like
 
