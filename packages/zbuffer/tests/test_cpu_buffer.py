@@ -414,7 +414,8 @@ def test_constructor_refuses_bad_arrays_without_touching_them(array: Any, messag
 def test_constructor_accepts_contiguous_arrays_with_unusual_strides(array: Any) -> None:
     # NumPy calls these contiguous although their strides are not (1,): the constructor's
     # quick test misses them and the full check must accept them.
-    assert array.flags.c_contiguous and array.strides != (1,)
+    assert array.flags.c_contiguous
+    assert array.strides != (1,)
     assert Buffer(array).to_bytes() == array.tobytes()
 
 
