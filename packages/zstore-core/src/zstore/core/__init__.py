@@ -1,5 +1,6 @@
 """zstore.core: the Store contract of zarr-python 3, the shared key/prefix/range rules,
-bounded concurrency, batched worker threads for blocking back ends, an indexed
+bounded concurrency, batched worker threads for blocking back ends, the async iterator
+that listings return, an indexed
 MemoryStore, StorePath and store resolution.
 
 Every name a store package needs is importable from here.
@@ -21,6 +22,7 @@ from zstore.core._concurrency import (
     concurrent_map,
 )
 from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._listing import Listing
 from zstore.core._memory import MemoryStore
 from zstore.core._resolve import (
     ENTRY_POINT_GROUP,
@@ -49,6 +51,7 @@ __all__ = [
     "BatchResult",
     "ByteRequest",
     "CallBatcher",
+    "Listing",
     "MemoryStore",
     "OffsetByteRequest",
     "RangeByteRequest",

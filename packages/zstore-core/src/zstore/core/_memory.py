@@ -11,6 +11,7 @@ import numpy as np
 from zbuffer.core import Buffer, default_buffer_prototype
 from zstore.core._byte_request import normalize_byte_range
 from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._listing import Listing
 from zstore.core._sorted_keys import SortedKeys
 from zstore.core._store import (
     DEFAULT_MAX_GAP,
@@ -488,31 +489,33 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 return len(state.sizes) == 0
             return not state.index.any_with_prefix(directory)
 
-    async def list(self) -> AsyncIterator[str]:
+    def list(self) -> AsyncIterator[str]:
         # docstring inherited
-        state = self._state
-        with state.lock:
-            keys = list(state.data)  # a snapshot, so callers may delete while iterating
-        for key in keys:
-            yield key
+        return Listing(self._keys)
 
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
+        return Listing(self._keys_with_prefix, prefix)
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        return Listing(self._children, prefix)
+
+    async def _keys(self) -> Sequence[str]:
+        with self._state.lock:
+            return list(self._state.data)  # a snapshot, so callers may delete while iterating
+
+    async def _keys_with_prefix(self, prefix: str) -> Sequence[str]:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
         state = self._state
         with state.lock:
             state.sync()
-            keys = state.index.with_prefix(prefix) if prefix else list(state.index)
-        for key in keys:
-            yield key
+            return state.index.with_prefix(prefix) if prefix else list(state.index)
 
-    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        # docstring inherited
+    async def _children(self, prefix: str) -> Sequence[str]:
         directory = normalize_prefix(prefix)
         state = self._state
         with state.lock:
             state.sync()
-            names = state.index.children(directory)
-        for name in names:
-            yield name
+            return state.index.children(directory)

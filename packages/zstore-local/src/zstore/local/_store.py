@@ -16,6 +16,7 @@ from zbuffer.cpu import Buffer as CpuBuffer
 from zstore.core import (
     DEFAULT_MAX_GAP,
     DEFAULT_MAX_SIZE,
+    Listing,
     OffsetByteRequest,
     RangeByteRequest,
     Store,
@@ -646,23 +647,25 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         directory = self._directory(prefix)
         return not await submit(_in_root, self, _files.has_keys, directory)
 
-    async def list(self) -> AsyncIterator[str]:
+    def list(self) -> AsyncIterator[str]:
         # docstring inherited
-        for key in await submit(_in_root, self, _files.list_keys, ""):
-            yield key
+        return Listing(self._keys_with_prefix, "")
 
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
+        return Listing(self._keys_with_prefix, prefix)
+
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        return Listing(self._children, prefix)
+
+    async def _keys_with_prefix(self, prefix: str) -> Sequence[str]:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
-        for key in await submit(_in_root, self, _files.list_keys, prefix):
-            yield key
+        return await submit(_in_root, self, _files.list_keys, prefix)
 
-    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
-        # docstring inherited
-        directory = self._directory(prefix)
-        for name in await submit(_key_job, self, _files.list_dir, directory):
-            yield name
+    async def _children(self, prefix: str) -> Sequence[str]:
+        return await submit(_key_job, self, _files.list_dir, self._directory(prefix))
 
 
 def _write(  # noqa: PLR0917 - a pool job: arguments are positional

@@ -16,6 +16,7 @@ from zbuffer.cpu import Buffer as CpuBuffer
 from zstore.core import (
     BatchResult,
     CallBatcher,
+    Listing,
     OffsetByteRequest,
     RangeByteRequest,
     Store,
@@ -29,7 +30,7 @@ from zstore.core import (
 from zstore.zip._archive import BytesLike, Entry, ZipArchive, check_compression
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Iterable, Sequence
 
     from zbuffer.core import BufferPrototype
     from zstore.core import ByteRequest
@@ -514,18 +515,24 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         directory = normalize_prefix(prefix)
         return not (await self._get_archive()).children(directory)
 
-    async def list(self) -> AsyncIterator[str]:
+    def list(self) -> AsyncIterator[str]:
         # docstring inherited
-        for key in (await self._get_archive()).key_list():
-            yield key
+        return Listing(self._keys)
 
-    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+    def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
-        for key in (await self._get_archive()).keys_with_prefix(prefix):
-            yield key
+        return Listing(self._keys_with_prefix, prefix)
 
-    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+    def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
+        return Listing(self._children, prefix)
+
+    async def _keys(self) -> Sequence[str]:
+        return (await self._get_archive()).key_list()
+
+    async def _keys_with_prefix(self, prefix: str) -> Sequence[str]:
+        return (await self._get_archive()).keys_with_prefix(prefix)
+
+    async def _children(self, prefix: str) -> Sequence[str]:
         directory = normalize_prefix(prefix)
-        for name in (await self._get_archive()).children(directory):
-            yield name
+        return (await self._get_archive()).children(directory)
