@@ -186,6 +186,33 @@ class Side:
 # --------------------------------------------------------------------------------------
 
 
+class GcClock:
+    """Time spent in the garbage collector, and its collections, inside timed blocks.
+
+    With ``--gc`` it answers "how much of a row is the collector's": in a gather of 100k
+    tasks most of the floor is collections over every live task, paid by both sides.
+    """
+
+    def __init__(self) -> None:
+        self.active = False
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]  # per generation
+        self._started = 0.0
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if not self.active:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+
 @dataclasses.dataclass
 class Ctx:
     """What a workload function gets besides its side."""
@@ -197,6 +224,9 @@ class Ctx:
     elapsed: float | None = None
     ops: int = 0
     nbytes: int = 0
+    gc_clock: GcClock | None = None  # set with --gc
+    gc_seconds: float = 0.0
+    gc_collections: tuple[int, int, int] = (0, 0, 0)
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -204,11 +234,23 @@ class Ctx:
     @contextlib.contextmanager
     def timed(self, ops: int = 1, nbytes: int = 0) -> Iterator[None]:
         """Time the block; only one timed block per call of a workload."""
+        clock = self.gc_clock
+        if clock is not None:
+            clock.reset()
+            clock.active = True
         start = time.perf_counter()
-        yield
+        try:
+            yield
+        finally:
+            if clock is not None:
+                clock.active = False
         self.elapsed = time.perf_counter() - start
         self.ops = ops
         self.nbytes = nbytes
+        if clock is not None:
+            self.gc_seconds = clock.seconds
+            young, middle, full = clock.collections
+            self.gc_collections = (young, middle, full)
 
     def fresh_dir(self, name: str) -> Path:
         """An empty directory under this workload's tmp dir (unique per call)."""
@@ -1332,6 +1374,9 @@ class Result:
     status: dict[str, str]  # side -> "ok" | "n/a (...)" | "error: ..."
     ops: int = 0
     nbytes: int = 0
+    # With --gc, per side and repeat: seconds in the collector, collections per generation.
+    gc_seconds: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    gc_collections: dict[str, list[tuple[int, int, int]]] = dataclasses.field(default_factory=dict)
 
     def median(self, side: str) -> float | None:
         t = self.times.get(side) or []
@@ -1399,6 +1444,7 @@ class Options:
     quick: bool
     tmp_root: Path
     profile: str | None = None  # side name to profile after the timed repeats
+    gc_clock: GcClock | None = None  # with --gc
 
 
 class WorkloadRun:
@@ -1429,7 +1475,11 @@ class WorkloadRun:
 
     def ctx(self, name: str) -> Ctx:
         return Ctx(
-            quick=self.options.quick, tmp=self.tmp, shared=self.shared, cache=self.caches[name]
+            quick=self.options.quick,
+            tmp=self.tmp,
+            shared=self.shared,
+            cache=self.caches[name],
+            gc_clock=self.options.gc_clock,
         )
 
     def measure(
@@ -1453,6 +1503,9 @@ class WorkloadRun:
             return
         self.result.times[name].append(ctx.elapsed)
         self.result.ops, self.result.nbytes = ctx.ops, ctx.nbytes
+        if ctx.gc_clock is not None:
+            self.result.gc_seconds.setdefault(name, []).append(ctx.gc_seconds)
+            self.result.gc_collections.setdefault(name, []).append(ctx.gc_collections)
 
     def profile(self, runner: asyncio.Runner, side: Side) -> None:
         """One more, untimed run under cProfile, printed to stderr.
@@ -1532,6 +1585,38 @@ def table_rows(results: Sequence[Result], aa: bool) -> list[list[str]]:
     return rows
 
 
+def render_gc_table(results: Sequence[Result], markdown: bool = False) -> str:
+    """Per workload and side: median time, median time in the collector, and the median
+    collections per generation (young / middle / full) inside the timed block."""
+    head = ["workload", "side", "median", "in gc", "collections (young/middle/full)"]
+    rows: list[list[str]] = []
+    for r in results:
+        for side, seconds in r.gc_seconds.items():
+            counts = r.gc_collections[side]
+            per_generation = "/".join(
+                f"{statistics.median(c[g] for c in counts):g}" for g in range(3)
+            )
+            median = r.median(side)
+            rows.append(
+                [
+                    r.workload.name,
+                    side,
+                    "-" if median is None else fmt_time(median),
+                    fmt_time(statistics.median(seconds)),
+                    per_generation,
+                ]
+            )
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(x) for x in column) for column in zip(head, *rows, strict=False)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [head, *rows]
+    )
+
+
 def render_table(results: Sequence[Result], aa: bool, markdown: bool = False) -> str:
     ours_label = "zarr-python (A/A)" if aa else "ours"
     head = [
@@ -1594,6 +1679,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tmpdir", metavar="DIR", help="where to create temporary files (default: system tmp)"
     )
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="also time the garbage collector inside each timed block and print, per side, "
+        "the median time in it and the collections per generation",
+    )
     return parser.parse_args(argv)
 
 
@@ -1632,7 +1723,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="zbench-", dir=args.tmpdir) as tmp_root:
-        options = Options(repeats, args.quick, Path(tmp_root), args.profile)
+        clock = GcClock() if args.gc else None
+        if clock is not None:
+            gc.callbacks.append(clock.callback)
+        options = Options(repeats, args.quick, Path(tmp_root), args.profile, clock)
         for i, wl in enumerate(selected, 1):
             t0 = time.perf_counter()
             res = WorkloadRun(wl, sides, options).run()
@@ -1650,6 +1744,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         print()
         print(render_table(results, args.aa, markdown=True))
+    if args.gc:
+        print()
+        print(render_gc_table(results, markdown=args.markdown))
     if args.json:
         payload = {
             "machine": info,
@@ -1670,6 +1767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ops": r.ops,
                     "nbytes": r.nbytes,
                     "verdicts": r.verdicts(),
+                    "gc_seconds": r.gc_seconds,
+                    "gc_collections": r.gc_collections,
                 }
                 for r in results
             ],
