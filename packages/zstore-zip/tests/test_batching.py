@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-from zstore.core import RangeByteRequest
 from zstore.zip import ArchiveError, ZipStore
 
 if TYPE_CHECKING:
@@ -55,10 +54,9 @@ async def test_cancelled_reads_do_not_disturb_the_others(tmp_path: Path) -> None
     path = tmp_path / "a.zip"
     make_archive(path)
     store = await ZipStore.open(path, mode="r")
-    tasks = {
-        k: asyncio.ensure_future(store.get(k, buffer_prototype, RangeByteRequest(1, 50)))
-        for k in VALUES
-    }
+    # Whole values: they are always read by a worker (a range of a stored member in the
+    # page cache is copied on the loop, and would be done before the cancel).
+    tasks = {k: asyncio.ensure_future(store.get(k, buffer_prototype)) for k in VALUES}
     await asyncio.sleep(0)  # every get has queued its read
     cancelled = list(VALUES)[::2]
     for key in cancelled:
@@ -70,7 +68,7 @@ async def test_cancelled_reads_do_not_disturb_the_others(tmp_path: Path) -> None
         else:
             result = await task
             assert result is not None
-            assert result.to_bytes() == VALUES[key][1:50], key
+            assert result.to_bytes() == VALUES[key], key
     store.close()
 
 

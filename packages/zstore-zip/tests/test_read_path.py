@@ -81,6 +81,7 @@ async def test_ranges_of_stored_members_are_one_pread_each_off_the_loop(
     for key in VALUES:
         assert await read(store, key, RangeByteRequest(0, 10)) == VALUES[key][:10]
     spy.threads.clear()
+    spy.nowait.clear()
     requests = [
         (key, request)
         for key in VALUES
@@ -122,7 +123,7 @@ async def test_cached_ranges_are_read_on_the_loop_without_a_thread_hop(
     stored: Path, spy: PreadSpy
 ) -> None:
     store = await ZipStore.open(stored, mode="r")
-    for key in VALUES:  # locate each member (first reads go to a worker)
+    for key in VALUES:  # locate each member (read its local header)
         await read(store, key, RangeByteRequest(0, 10))
     spy.threads.clear()
     spy.nowait.clear()
@@ -155,10 +156,70 @@ async def test_ranges_not_in_the_page_cache_are_read_by_a_worker(
 
 
 @NOWAIT
-async def test_a_file_system_without_rwf_nowait_is_asked_once(stored: Path, spy: PreadSpy) -> None:
+async def test_first_ranges_read_their_cached_local_header_on_the_loop(
+    stored: Path, spy: PreadSpy
+) -> None:
     store = await ZipStore.open(stored, mode="r")
-    for key in VALUES:
-        await read(store, key, RangeByteRequest(0, 10))
+    got = await asyncio.gather(*(read(store, k, RangeByteRequest(9, 3009)) for k in VALUES))
+    assert got == [v[9:3009] for v in VALUES.values()]
+    assert spy.threads == [], "a first read went to a worker to find the member's data"
+    # Two page-cache reads per member, the header and then the range; none after that.
+    assert len(spy.nowait) == 2 * len(VALUES)
+    assert all(served for _, _, served in spy.nowait)
+    archive = store._archive
+    assert archive is not None
+    with zipfile.ZipFile(stored) as zf:
+        for key in VALUES:
+            info = zf.getinfo(key)
+            # zipfile writes the same extra field in both headers; 30 bytes of fixed fields.
+            expected = info.header_offset + 30 + len(key) + len(info.extra)
+            assert archive.entries[key].stored_at == expected, key
+    spy.nowait.clear()
+    assert await read(store, "c/4", SuffixByteRequest(7)) == VALUES["c/4"][-7:]
+    assert len(spy.nowait) == 1
+    store.close()
+
+
+def _corrupt_local_header(path: Path, key: str, how: str) -> None:
+    with zipfile.ZipFile(path) as zf:
+        at = zf.getinfo(key).header_offset
+    raw = bytearray(path.read_bytes())
+    if how == "signature":
+        raw[at : at + 4] = b"PK\x07\x08"
+    elif how == "name":
+        raw[at + 30] ^= 0x20  # "c/3" becomes "C/3"
+    else:  # a name length running past the bytes the central directory suggests
+        raw[at + 26 : at + 28] = (4000).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how", ["signature", "name", "name length"])
+async def test_a_bad_local_header_fails_the_range_read_naming_file_and_member(
+    stored: Path, how: str
+) -> None:
+    _corrupt_local_header(stored, "c/3", how)
+    before = stored.read_bytes()
+    store = await ZipStore.open(stored, mode="r")
+    # Whichever path reads the header first (the loop's page-cache read, or a worker),
+    # the error is the worker's: it names the archive and the member.
+    for _ in range(2):
+        with pytest.raises(ArchiveError, match=r"(?s)s\.zip.*'c/3'.*corrupt archive"):
+            await store.get("c/3", buffer_prototype, RangeByteRequest(0, 10))
+    assert await read(store, "c/4", RangeByteRequest(0, 10)) == VALUES["c/4"][:10]
+    store.close()
+    assert stored.read_bytes() == before
+
+
+@NOWAIT
+@pytest.mark.parametrize("located", [True, False], ids=["headers read", "fresh store"])
+async def test_a_file_system_without_rwf_nowait_is_asked_once(
+    stored: Path, spy: PreadSpy, located: bool
+) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    if located:  # the refusal then comes from a range read, else from a header read
+        for key in VALUES:
+            await read(store, key, RangeByteRequest(0, 10))
+    spy.nowait.clear()
     spy.refuse = OSError(errno.EOPNOTSUPP, "Operation not supported")
     for key, value in VALUES.items():
         assert await read(store, key, RangeByteRequest(5, 500)) == value[5:500]
@@ -245,7 +306,7 @@ def test_close_waits_for_running_reads_to_release_the_files(stored: Path) -> Non
 def test_a_page_cache_read_after_close_leaves_it_to_the_usual_path(stored: Path) -> None:
     archive = make_archive(stored)
     entry = archive.entries["c/3"]
-    archive.read_entry(entry, RangeByteRequest(0, 1))  # learn the data offset
+    archive.read_entry(entry, RangeByteRequest(0, 1))  # learn the data offset, by a pread
     assert entry.stored_at >= 0
     cached = archive.read_cached(entry, 10, 20)
     assert cached is not None

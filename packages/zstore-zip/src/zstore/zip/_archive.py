@@ -90,18 +90,24 @@ _NOWAIT_UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 class Entry:
     """One live member: its ZipInfo and the descriptor of the file that holds its bytes."""
 
-    __slots__ = ("data_offset", "fd", "info", "size", "stored_at")
+    __slots__ = ("data_offset", "fd", "info", "size", "stored", "stored_at")
 
     def __init__(self, info: zipfile.ZipInfo, fd: int, data_offset: int = -1) -> None:
         self.info = info
         self.fd = fd
         self.size: int = info.file_size
+        # Whether the member's bytes are its value as they are: stored (uncompressed),
+        # not encrypted, and its two sizes agree. A range of such a member is one pread.
+        self.stored = (
+            info.compress_type == zipfile.ZIP_STORED
+            and info.compress_size == info.file_size
+            and not info.flag_bits & _ENCRYPTED_FLAG
+        )
         # Filled in from the local header on first read; the local header's extra field
         # may differ from the central directory's, so it cannot be computed up front.
         self.data_offset = data_offset
-        # The data offset again, once known, if the member is stored (uncompressed) and
-        # its sizes agree; else -1. A range of such a member is one pread, nothing more.
-        self.stored_at = data_offset
+        # The data offset again, once known, if the member is stored; else -1.
+        self.stored_at = data_offset if self.stored else -1
 
 
 class _PReader:
@@ -188,6 +194,51 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _header_guess(info: zipfile.ZipInfo) -> int:
+    """How many bytes from a member's local header are enough to reach its data, likely."""
+    return (
+        _LOCAL_HEADER.size
+        + len(info.orig_filename.encode("utf-8", "replace"))
+        + len(info.extra)
+        + _HEADER_SLACK
+    )
+
+
+def _local_layout(info: zipfile.ZipInfo, head: bytes | memoryview) -> tuple[int, int]:
+    """Where the name ends and the data starts, from the first bytes of a local header.
+
+    Raises ArchiveError for an encrypted member, a header cut short by the end of the file,
+    or no local header signature where the central directory points.
+    """
+    if info.flag_bits & _ENCRYPTED_FLAG:
+        raise ArchiveError("the member is encrypted; encrypted archives are not supported")
+    if len(head) < _LOCAL_HEADER.size:
+        raise ArchiveError("the archive ends inside this member's header (truncated file)")
+    fields = _LOCAL_HEADER.unpack_from(head)
+    if fields[0] != _LOCAL_SIGNATURE:
+        raise ArchiveError(f"no local file header at offset {info.header_offset} (corrupt archive)")
+    name_end: int = _LOCAL_HEADER.size + fields[-2]
+    return name_end, name_end + fields[-1]
+
+
+def _accept_local_header(entry: Entry, raw_name: bytes | memoryview, data_start: int) -> None:
+    """Check the local header's name against the central directory, then record where the
+    member's data starts (``data_start`` bytes after its header's offset)."""
+    info = entry.info
+    # Decoded as zipfile does: UTF-8 if the central directory's flag says so, else cp437.
+    name = bytes(raw_name).decode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+    if name != info.orig_filename:
+        raise ArchiveError(
+            f"the local header names {name!r}, the central directory "
+            f"{info.orig_filename!r} (corrupt archive)"
+        )
+    offset = info.header_offset + data_start
+    # stored_at last: a reader on another thread that sees it set finds data_offset set too.
+    entry.data_offset = offset
+    if entry.stored:
+        entry.stored_at = offset
 
 
 class ZipArchive:
@@ -437,19 +488,20 @@ class ZipArchive:
 
         One ``preadv2`` with ``RWF_NOWAIT``: the kernel copies from the page cache or
         refuses at once, never waiting for the disk, so this may run on the event-loop
-        thread without blocking it. None means "read it the usual way" (off the loop): the
-        bytes are not all cached, the platform or file system cannot say, or the member's
-        data offset is not known yet.
+        thread without blocking it. A member read for the first time has its local header
+        read and checked the same way first. None means "read it the usual way" (off the
+        loop): the bytes are not all cached, the platform or file system cannot say, or the
+        header is not as it should be.
 
         Parameters
         ----------
         entry : Entry
-            A member from :attr:`entries` whose ``stored_at`` is known (>= 0).
+            A member from :attr:`entries`; None unless it is ``stored``.
         start, stop : int
             The normalised range within the member.
         """
         flags = _RWF_NOWAIT
-        if flags is None or not self._nowait or entry.stored_at < 0:
+        if flags is None or not self._nowait or not entry.stored:
             return None
         # Into a NumPy array, not a bytearray: a Buffer over a bytearray keeps a memoryview
         # and its export alive, two objects the garbage collector tracks, and with thousands
@@ -465,9 +517,17 @@ class ZipArchive:
         try:
             if not self._fds_open:
                 return None  # closed meanwhile: the usual path says so
+            offset = entry.stored_at
+            if offset < 0:
+                # The first read of this member: its local header is in the page cache
+                # too, as a rule, and a thread hop to read it would cost more than the
+                # whole read. Checked as the worker checks it.
+                offset = self._locate_cached(entry, flags)
+                if offset < 0:
+                    return None
             # The array itself, not a memoryview of it: one object fewer per read. NumPy's
             # stubs declare its buffer protocol only for Python 3.12 and later.
-            got = os.preadv(entry.fd, (buffer,), entry.stored_at + start, flags)  # type: ignore[arg-type, unused-ignore]
+            got = os.preadv(entry.fd, (buffer,), offset + start, flags)  # type: ignore[arg-type, unused-ignore]
         except BlockingIOError:
             return None  # not (all) cached: the worker reads it, and so warms the cache
         except OSError as exc:
@@ -591,41 +651,38 @@ class ZipArchive:
         if entry.data_offset >= 0:
             return entry.data_offset, b""
         info = entry.info
-        if info.flag_bits & _ENCRYPTED_FLAG:
-            raise ArchiveError("the member is encrypted; encrypted archives are not supported")
-        guess = (
-            _LOCAL_HEADER.size
-            + len(info.orig_filename.encode("utf-8", "replace"))
-            + len(info.extra)
-            + _HEADER_SLACK
-        )
-        buf = os.pread(entry.fd, guess + want, info.header_offset)
-        if len(buf) < _LOCAL_HEADER.size:
-            raise ArchiveError("the archive ends inside this member's header (truncated file)")
-        fields = _LOCAL_HEADER.unpack_from(buf)
-        if fields[0] != _LOCAL_SIGNATURE:
-            raise ArchiveError(
-                f"no local file header at offset {info.header_offset} (corrupt archive)"
-            )
-        name_length, extra_length = fields[-2], fields[-1]
-        name_end = _LOCAL_HEADER.size + name_length
+        buf = os.pread(entry.fd, _header_guess(info) + want, info.header_offset)
+        name_end, data_start = _local_layout(info, buf)
         if len(buf) >= name_end:
             raw_name = buf[_LOCAL_HEADER.size : name_end]
         else:
-            raw_name = os.pread(entry.fd, name_length, info.header_offset + _LOCAL_HEADER.size)
-        # Decoded as zipfile does: UTF-8 if the central directory's flag says so, else cp437.
-        name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
-        if name != info.orig_filename:
-            raise ArchiveError(
-                f"the local header names {name!r}, the central directory "
-                f"{info.orig_filename!r} (corrupt archive)"
+            raw_name = os.pread(
+                entry.fd, name_end - _LOCAL_HEADER.size, info.header_offset + _LOCAL_HEADER.size
             )
-        data_start = name_end + extra_length
-        entry.data_offset = info.header_offset + data_start
-        if info.compress_type == zipfile.ZIP_STORED and info.compress_size == info.file_size:
-            entry.stored_at = entry.data_offset
+        _accept_local_header(entry, raw_name, data_start)
         head = memoryview(buf)[data_start:] if want and len(buf) > data_start else b""
         return entry.data_offset, head
+
+    def _locate_cached(self, entry: Entry, flags: int) -> int:
+        """The data offset of a stored member, from its local header, or -1.
+
+        For :meth:`read_cached`, holding the descriptor lock: one ``preadv2`` of the header
+        with its ``flags``, whose errors it lets through. A header that is wrong in any way,
+        or whose name goes past what was read, gives -1: the usual path reads it again and
+        says what is wrong, naming the file.
+        """
+        info = entry.info
+        buf = bytearray(_header_guess(info))
+        got = os.preadv(entry.fd, (buf,), info.header_offset, flags)
+        head = memoryview(buf)[:got]
+        try:
+            name_end, data_start = _local_layout(info, head)
+            if got < name_end:
+                return -1
+            _accept_local_header(entry, head[_LOCAL_HEADER.size : name_end], data_start)
+        except ArchiveError:
+            return -1
+        return entry.stored_at
 
     # ------------------------------------------------------------------ writes
 

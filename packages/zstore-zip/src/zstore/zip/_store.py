@@ -323,7 +323,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             entry = archive.entries.get(key)
             if entry is None:
                 return None
-        if byte_range is not None and entry.stored_at >= 0 and archive is not None:
+        if byte_range is not None and entry.stored and archive is not None:
             # A part of a stored member already in the page cache is copied right here:
             # a non-blocking read (see read_cached) costs far less than a thread hop.
             start, stop = normalize_byte_range(byte_range, entry.size)
