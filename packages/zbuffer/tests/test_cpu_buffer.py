@@ -173,6 +173,34 @@ def test_to_bytes_copies() -> None:
     assert isinstance(snapshot, bytes)
 
 
+def test_to_bytes_of_a_whole_bytes_object_is_that_object() -> None:
+    data = b"immutable, so no copy is needed"
+    assert Buffer.from_bytes(data).to_bytes() is data
+    assert bytes(Buffer.from_bytes(data)) is data
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        # Part of a bytes object, with its base the bytes object itself: NumPy's count.
+        (lambda data: Buffer(np.frombuffer(data, "B", count=4)), b"0123"),
+        (lambda data: Buffer(np.frombuffer(data, "B", offset=6)), b"6789"),
+        (lambda data: Buffer.from_bytes(data)[2:5], b"234"),
+        (lambda data: Buffer.from_bytes(memoryview(data)[1:3]), b"12"),
+        (lambda data: Buffer(np.frombuffer(data, "B").copy()), b"0123456789"),
+    ],
+    ids=["count", "offset", "slice", "memoryview slice", "copy"],
+)
+def test_to_bytes_of_part_of_a_bytes_object_is_a_copy_of_that_part(
+    make: Any, expected: bytes
+) -> None:
+    data = b"0123456789"
+    got = make(data).to_bytes()
+    assert got == expected
+    assert type(got) is bytes
+    assert got is not data
+
+
 def test_len_counts_bytes() -> None:
     assert len(Buffer.from_bytes(b"")) == 0
     assert len(Buffer.from_bytes(b"\x00" * 1000)) == 1000

@@ -156,6 +156,29 @@ class Buffer(core.Buffer):
         # Makes bytes(buf) work on Python 3.11 too, where __buffer__ is not consulted.
         return self.to_bytes()
 
+    def to_bytes(self) -> bytes:
+        """Return the buffer as ``bytes``.
+
+        Returns
+        -------
+        bytes
+            A copy of the buffer's bytes; or, for a buffer that views a whole ``bytes``
+            object (``from_bytes(b)``), that object itself, since nothing can change it.
+
+        Warnings
+        --------
+        Copies data, except in the case above: use it for small buffers such as metadata.
+        If possible, use ``.as_numpy_array()``, ``.as_array_like()`` or
+        ``.as_buffer_like()`` instead.
+        """
+        array = self.as_numpy_array()
+        owner = array.base
+        # NumPy sets base to the bytes object only for an array made directly over it; a
+        # slice's base is the array it was sliced from. All of it means offset 0.
+        if type(owner) is bytes and len(owner) == array.nbytes:
+            return owner
+        return bytes(array)
+
     def combine(self, others: Iterable[core.Buffer]) -> Self:
         """Concatenate this buffer and ``others`` into a new buffer with one allocation.
 
