@@ -172,7 +172,7 @@ class Buffer(core.Buffer):
         ``.as_buffer_like()`` instead.
         """
         array = self.as_numpy_array()
-        owner = array.base
+        owner: object = array.base
         # NumPy sets base to the bytes object only for an array made directly over it; a
         # slice's base is the array it was sliced from. All of it means offset 0.
         if type(owner) is bytes and len(owner) == array.nbytes:
