@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import struct
 import threading
 import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest, validate_key
@@ -350,4 +354,117 @@ async def test_reads_queued_before_close_fail_clearly_or_read_right(stored: Path
                 assert "closed" in str(result) or "s.zip" in str(result)
             else:
                 assert result == VALUES[key][5:4005]
+    store.close()
+
+
+# ---------------------------------------------------------------- deflated members
+
+# Compressed sizes from a few bytes to several preads (the first reads 64 KiB).
+DEFLATED = {
+    "empty": b"",
+    "small": b"0123456789" * 7,
+    "random": os.urandom(300_000),  # incompressible: about 300 KB compressed
+    "zeros": b"\x00" * 3_000_000 + b"end",  # a few KB that inflate to 3 MB
+}
+
+
+@pytest.fixture(scope="module")
+def deflated(tmp_path_factory: pytest.TempPathFactory) -> ZipArchive:
+    path = tmp_path_factory.mktemp("deflated") / "d.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key, value in DEFLATED.items():
+            zf.writestr(key, value)
+    return make_archive(path)
+
+
+@given(
+    key=st.sampled_from(sorted(DEFLATED)),
+    start=st.integers(0, 3_100_000),
+    length=st.integers(0, 400_000),
+)
+def test_any_range_of_a_deflated_member_is_its_slice(
+    deflated: ZipArchive, key: str, start: int, length: int
+) -> None:
+    value = DEFLATED[key]
+    start = min(start, len(value))
+    got = deflated.read(key, RangeByteRequest(start, start + length))
+    assert bytes(got) == value[start : start + length]
+
+
+def test_deflated_members_read_whole_and_by_suffix(deflated: ZipArchive) -> None:
+    for key, value in DEFLATED.items():
+        assert deflated.read(key) == value
+        assert deflated.read(key, SuffixByteRequest(5)) == value[-5:]
+        assert deflated.read(key, OffsetByteRequest(len(value))) == b""
+
+
+def test_a_range_of_a_deflated_member_inflates_no_further_than_its_end(
+    deflated: ZipArchive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = deflated.entries["random"]
+    deflated.read("random", RangeByteRequest(0, 1))  # the local header, read once
+    asked: list[int] = []
+    real = os.pread
+
+    def counting(fd: int, n: int, offset: int) -> bytes:
+        asked.append(n)
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting)
+    assert deflated.read("random", RangeByteRequest(10, 20)) == DEFLATED["random"][10:20]
+    assert asked == [64 * 1024], "more than the first piece read for a range near the start"
+    asked.clear()
+    assert deflated.read("random") == DEFLATED["random"]
+    # Growing pieces (64 KiB, 128 KiB, the rest), so few reads even for a large member.
+    first_two = 64 * 1024 + 128 * 1024
+    assert asked == [64 * 1024, 128 * 1024, entry.info.compress_size - first_two]
+
+
+class _SyncFlushed:
+    """A deflate compressor that ends its data with a flush, then an empty final block."""
+
+    def __init__(self, *_: object) -> None:
+        self._zlib = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+
+    def compress(self, data: bytes) -> bytes:
+        return self._zlib.compress(data)
+
+    def flush(self) -> bytes:
+        return self._zlib.flush(zlib.Z_SYNC_FLUSH) + self._zlib.flush()
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [
+        (50_000, "decompresses to fewer"),
+        # The 2-byte empty final block: every byte inflates, but the stream never ends.
+        (2, "end-of-stream marker"),
+    ],
+    ids=["half", "final block"],
+)
+async def test_a_deflated_member_with_its_data_cut_short_fails_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: int, problem: str
+) -> None:
+    path = tmp_path / "cut.zip"
+    with monkeypatch.context() as patch:
+        patch.setattr(zipfile, "_get_compressor", _SyncFlushed)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("m", DEFLATED["random"][:100_000])
+            zf.writestr("fine", b"ok" * 100)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("m")
+        directory = zf.start_dir
+    raw = bytearray(path.read_bytes())
+    # The central directory's compressed size of "m" (its first entry), shrunk: its data
+    # now ends early.
+    assert raw[directory : directory + 4] == b"PK\x01\x02"
+    assert raw[directory + 46 : directory + 47] == b"m"
+    struct.pack_into("<L", raw, directory + 20, info.compress_size - cut)
+    path.write_bytes(bytes(raw))
+    store = await ZipStore.open(path, mode="r")
+    with pytest.raises(ArchiveError, match=rf"cut\.zip: member 'm'.*{problem}"):
+        await read(store, "m")
+    with pytest.raises(ArchiveError, match=rf"cut\.zip: member 'm'.*{problem}"):
+        await read(store, "m", SuffixByteRequest(10))
+    assert await read(store, "fine") == b"ok" * 100
     store.close()

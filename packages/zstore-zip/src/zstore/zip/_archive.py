@@ -71,6 +71,10 @@ _HAVE_PWRITEV = hasattr(os, "pwritev")
 # Bytes read past the local header the central directory predicts, for a longer local
 # extra field (``zip`` writes a longer timestamp field there, for one).
 _HEADER_SLACK = 64
+# Compressed bytes read for a deflated member at first, then twice as many each time up to
+# the maximum: a 64 KiB member is read at once, a huge one in bounded pieces.
+_INFLATE_FIRST_READ = 64 * 1024
+_INFLATE_MAX_READ = 4 * 1024 * 1024
 
 
 class ArchiveError(zipfile.BadZipFile):
@@ -620,6 +624,8 @@ class ZipArchive:
             if whole and zlib.crc32(data) != info.CRC:
                 raise ArchiveError("bad CRC-32: the member's data is corrupt")
             return data
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            return self._inflate(entry, start, stop)
         offset = self._data_offset(entry)
         reader = _PReader(entry.fd, offset, info.compress_size)
         with zipfile.ZipExtFile(reader, "r", info) as member:
@@ -634,6 +640,65 @@ class ZipArchive:
                 f"member declares {info.file_size} bytes but its data decompresses to fewer"
             )
         return data
+
+    def _inflate(self, entry: Entry, start: int, stop: int) -> bytes:
+        """Bytes ``[start, stop)`` of a deflated member, inflating no further than ``stop``.
+
+        The compressed data is read with ``pread`` in growing pieces and fed to one zlib
+        stream, each piece in one call that releases the GIL, until ``stop`` bytes have
+        come out; those before ``start`` are dropped as they come. ``zipfile.ZipExtFile``
+        does the same in 4 KiB steps of Python, which on a 64 KiB member costs a fifth
+        more time on one thread and scales worse across worker threads. A read to the end
+        of the member checks, as zipfile does, that the data inflates to exactly its
+        declared size and matches its CRC-32.
+        """
+        info = entry.info
+        offset = self._data_offset(entry)
+        to_end = stop == info.file_size
+        # One byte past the declared size, when reading to the end: a member that inflates
+        # to more than it declares is caught without inflating the rest of it.
+        want = stop + 1 if to_end else stop
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        pieces: list[bytes] = []
+        produced = 0  # bytes inflated so far
+        consumed = 0  # compressed bytes read so far
+        step = _INFLATE_FIRST_READ
+        crc = 0
+        while produced < want and not inflater.eof:
+            data = inflater.unconsumed_tail
+            if not data:
+                if consumed >= info.compress_size:
+                    break
+                data = os.pread(
+                    entry.fd, min(step, info.compress_size - consumed), offset + consumed
+                )
+                if not data:
+                    raise ArchiveError("the archive ends inside this member (truncated file)")
+                consumed += len(data)
+                step = min(2 * step, _INFLATE_MAX_READ)
+            out = inflater.decompress(data, want - produced)
+            if to_end:
+                crc = zlib.crc32(out, crc)
+            if produced + len(out) > start:
+                pieces.append(out[start - produced :] if produced < start else out)
+            produced += len(out)
+        if produced < stop:
+            raise ArchiveError(
+                f"member declares {info.file_size} bytes but its data decompresses to fewer"
+            )
+        if to_end:
+            if produced > stop:
+                raise ArchiveError(
+                    f"member declares {info.file_size} bytes but its data inflates past them"
+                )
+            if not inflater.eof:
+                raise ArchiveError(
+                    "the member's compressed data ends before its end-of-stream marker "
+                    "(truncated or corrupt)"
+                )
+            if crc != info.CRC:
+                raise ArchiveError("bad CRC-32: the member's data is corrupt")
+        return b"".join(pieces)
 
     def _data_offset(self, entry: Entry) -> int:
         """Where the member's data starts: after its local header, name and extra field."""
