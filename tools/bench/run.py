@@ -1117,6 +1117,84 @@ async def zip_range_reads_loop(side: Side, ctx: Ctx) -> None:
     expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
 
 
+def deflated_zip(ctx: Ctx) -> tuple[Path, list[str], int]:
+    """A deflated archive of 2k x 64 KiB members, written with zipfile.
+
+    Each member is random bytes of 16 values, which deflate halves: compressed members
+    whose inflation, not the copy, is the cost.
+    """
+    n, size = ctx.size(2_000, 100), 64 * KiB
+    if "deflated" not in ctx.shared:
+        path = ctx.fresh_dir("zipd") / "deflated.zip"
+        keys = flat_keys(n)
+        rng = np.random.default_rng(5)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for key in keys:
+                zf.writestr(key, rng.integers(0, 16, size, dtype=np.uint8).tobytes())
+        ctx.shared["deflated"] = (path, keys)
+    path, keys = ctx.shared["deflated"]
+    return path, keys, size
+
+
+async def zip_deflated_read_limit(ctx: Ctx) -> None:
+    path, keys, size = deflated_zip(ctx)
+    with ctx.timed(ops=len(keys), nbytes=len(keys) * size), zipfile.ZipFile(path) as zf:
+        total = sum(len(zf.read(k)) for k in keys)
+    expect(total == len(keys) * size, "zipfile lost bytes")
+
+
+@workload(
+    "zip deflated: reopen + read all 2k x 64 KiB (gather get)",
+    ZIP,
+    needs=ZIP_NEEDS,
+    limit=zip_deflated_read_limit,
+)
+async def zip_deflated_read(side: Side, ctx: Ctx) -> None:
+    path, keys, size = deflated_zip(ctx)
+    with ctx.timed(ops=len(keys), nbytes=len(keys) * size):
+        store = side.zip_store(path, mode="r")
+        got = await asyncio.gather(*(store.get(k, side.prototype) for k in keys))
+        store.close()
+    expect(all(b is not None and len(b) == size for b in got), "a member read was wrong")
+
+
+def deflated_range_plan(ctx: Ctx) -> list[tuple[int, int]]:
+    _, keys, size = deflated_zip(ctx)
+    return range_plan(ctx, len(keys), size)[: ctx.size(4_000, 100)]
+
+
+async def zip_deflated_range_limit(ctx: Ctx) -> None:
+    path, keys, _ = deflated_zip(ctx)
+    plan = deflated_range_plan(ctx)
+    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB), zipfile.ZipFile(path) as zf:
+        total = 0
+        for i, offset in plan:
+            with zf.open(keys[i]) as member:
+                member.seek(offset)
+                total += len(member.read(4 * KiB))
+    expect(total == len(plan) * 4 * KiB, "zipfile range reads lost bytes")
+
+
+@workload(
+    "zip deflated: range reads 4k x 4 KiB (gather get)",
+    ZIP,
+    needs=ZIP_NEEDS,
+    limit=zip_deflated_range_limit,
+)
+async def zip_deflated_range_reads(side: Side, ctx: Ctx) -> None:
+    # zarr-python inflates the whole member for each range; ours inflates up to its end.
+    path, keys, _ = deflated_zip(ctx)
+    plan = deflated_range_plan(ctx)
+    store = side.zip_store(path, mode="r")
+    expect(await store.exists(keys[0]), "the archive lacks a member")
+    proto = side.prototype
+    requests = [(keys[i], side.range_request(o, o + 4 * KiB)) for i, o in plan]
+    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB):
+        got = await asyncio.gather(*(store.get(k, proto, byte_range=r) for k, r in requests))
+    store.close()
+    expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
+
+
 async def zip_list_dir_limit(ctx: Ctx) -> None:
     path, keys, _ = shared_zip(ctx)
     with zipfile.ZipFile(path) as zf, ctx.timed(ops=LIST_REPEATS):
