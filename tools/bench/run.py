@@ -1027,38 +1027,81 @@ async def zip_write(side: Side, ctx: Ctx) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-async def zip_read_limit(ctx: Ctx) -> None:
-    path, keys, size = shared_zip(ctx)
-    with ctx.timed(ops=len(keys), nbytes=len(keys) * size), zipfile.ZipFile(path) as zf:
-        total = sum(len(zf.read(k)) for k in keys)
-    expect(total == len(keys) * size, "zipfile lost bytes")
+if TYPE_CHECKING:
+    # An archive a workload reads: its path, member names and member size.
+    ZipArchiveFn = Callable[[Ctx], tuple[Path, list[str], int]]
 
 
-@workload(
-    "zip reopen + read all 5k x 64 KiB (gather get)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    limit=zip_read_limit,
-)
-async def zip_read(side: Side, ctx: Ctx) -> None:
-    path, keys, size = shared_zip(ctx)
-    with ctx.timed(ops=len(keys), nbytes=len(keys) * size):
+def read_all_workload(name: str, archive: ZipArchiveFn) -> None:
+    """Register opening an archive and reading every member (gathered), with zipfile's
+    reads of the same members as the limit."""
+
+    async def limit(ctx: Ctx) -> None:
+        path, keys, size = archive(ctx)
+        with ctx.timed(ops=len(keys), nbytes=len(keys) * size), zipfile.ZipFile(path) as zf:
+            total = sum(len(zf.read(k)) for k in keys)
+        expect(total == len(keys) * size, "zipfile lost bytes")
+
+    async def run(side: Side, ctx: Ctx) -> None:
+        path, keys, size = archive(ctx)
+        with ctx.timed(ops=len(keys), nbytes=len(keys) * size):
+            store = side.zip_store(path, mode="r")
+            got = await asyncio.gather(*(store.get(k, side.prototype) for k in keys))
+            store.close()
+        expect(all(b is not None and len(b) == size for b in got), "a member read was wrong")
+
+    workload(name, ZIP, needs=ZIP_NEEDS, limit=limit)(run)
+
+
+def zip_range_plan(ctx: Ctx, archive: ZipArchiveFn, count: int) -> list[tuple[int, int]]:
+    _, keys, size = archive(ctx)
+    return range_plan(ctx, len(keys), size)[:count]
+
+
+def zipfile_range_limit(
+    archive: ZipArchiveFn, count: int = 10_000
+) -> Callable[[Ctx], Awaitable[None]]:
+    """The same range reads through zipfile: open the member, seek, read 4 KiB."""
+
+    async def limit(ctx: Ctx) -> None:
+        path, keys, _ = archive(ctx)
+        plan = zip_range_plan(ctx, archive, count)
+        with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB), zipfile.ZipFile(path) as zf:
+            total = 0
+            for i, offset in plan:
+                with zf.open(keys[i]) as member:
+                    member.seek(offset)
+                    total += len(member.read(4 * KiB))
+        expect(total == len(plan) * 4 * KiB, "zipfile range reads lost bytes")
+
+    return limit
+
+
+def fresh_range_workload(
+    name: str, archive: ZipArchiveFn, count: int, *, target: float = 1.0
+) -> None:
+    """Register gathered 4 KiB range reads from a store just opened (untimed, with its
+    central directory read): most members are read for the first time, so their local
+    headers are still to be read. zarr-python's zipfile reads the local header on every
+    read anyway."""
+
+    async def run(side: Side, ctx: Ctx) -> None:
+        path, keys, _ = archive(ctx)
+        plan = zip_range_plan(ctx, archive, count)
         store = side.zip_store(path, mode="r")
-        got = await asyncio.gather(*(store.get(k, side.prototype) for k in keys))
+        expect(await store.exists(keys[0]), "the archive lacks a member")
+        proto = side.prototype
+        requests = [(keys[i], side.range_request(o, o + 4 * KiB)) for i, o in plan]
+        with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB):
+            got = await asyncio.gather(*(store.get(k, proto, byte_range=r) for k, r in requests))
         store.close()
-    expect(all(b is not None and len(b) == size for b in got), "a member read was wrong")
+        expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
+
+    limit = zipfile_range_limit(archive, count)
+    workload(name, ZIP, needs=ZIP_NEEDS, target=target, limit=limit)(run)
 
 
-async def zip_range_limit(ctx: Ctx) -> None:
-    path, keys, size = shared_zip(ctx)
-    plan = range_plan(ctx, len(keys), size)
-    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB), zipfile.ZipFile(path) as zf:
-        total = 0
-        for i, offset in plan:
-            with zf.open(keys[i]) as member:
-                member.seek(offset)
-                total += len(member.read(4 * KiB))
-    expect(total == len(plan) * 4 * KiB, "zipfile range reads lost bytes")
+read_all_workload("zip reopen + read all 5k x 64 KiB (gather get)", shared_zip)
 
 
 @workload(
@@ -1066,9 +1109,11 @@ async def zip_range_limit(ctx: Ctx) -> None:
     ZIP,
     needs=ZIP_NEEDS,
     target=3,
-    limit=zip_range_limit,
+    limit=zipfile_range_limit(shared_zip),
 )
 async def zip_range_reads(side: Side, ctx: Ctx) -> None:
+    # One store per side, opened once and kept across the repeats: after the first
+    # repeat, every member's data offset is known.
     _path, keys, size = shared_zip(ctx)
     plan = range_plan(ctx, len(keys), size)
     store = cached_zip_reader(side, ctx)
@@ -1079,27 +1124,9 @@ async def zip_range_reads(side: Side, ctx: Ctx) -> None:
     expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
 
 
-@workload(
-    "zip range reads 10k x 4 KiB, fresh store (gather get)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    target=3,
-    limit=zip_range_limit,
+fresh_range_workload(
+    "zip range reads 10k x 4 KiB, fresh store (gather get)", shared_zip, 10_000, target=3
 )
-async def zip_range_reads_fresh(side: Side, ctx: Ctx) -> None:
-    # The first reads of a store just opened (untimed, with its central directory read):
-    # most members are read for the first time, so their local headers are still to be
-    # read. zarr-python's zipfile reads the local header on every read anyway.
-    path, keys, size = shared_zip(ctx)
-    plan = range_plan(ctx, len(keys), size)
-    store = side.zip_store(path, mode="r")
-    expect(await store.exists(keys[0]), "the archive lacks a member")
-    proto = side.prototype
-    requests = [(keys[i], side.range_request(o, o + 4 * KiB)) for i, o in plan]
-    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB):
-        got = await asyncio.gather(*(store.get(k, proto, byte_range=r) for k, r in requests))
-    store.close()
-    expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
 
 
 @workload("zip range reads 2k x 4 KiB (awaited one at a time)", ZIP, needs=ZIP_NEEDS)
@@ -1136,63 +1163,9 @@ def deflated_zip(ctx: Ctx) -> tuple[Path, list[str], int]:
     return path, keys, size
 
 
-async def zip_deflated_read_limit(ctx: Ctx) -> None:
-    path, keys, size = deflated_zip(ctx)
-    with ctx.timed(ops=len(keys), nbytes=len(keys) * size), zipfile.ZipFile(path) as zf:
-        total = sum(len(zf.read(k)) for k in keys)
-    expect(total == len(keys) * size, "zipfile lost bytes")
-
-
-@workload(
-    "zip deflated: reopen + read all 2k x 64 KiB (gather get)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    limit=zip_deflated_read_limit,
-)
-async def zip_deflated_read(side: Side, ctx: Ctx) -> None:
-    path, keys, size = deflated_zip(ctx)
-    with ctx.timed(ops=len(keys), nbytes=len(keys) * size):
-        store = side.zip_store(path, mode="r")
-        got = await asyncio.gather(*(store.get(k, side.prototype) for k in keys))
-        store.close()
-    expect(all(b is not None and len(b) == size for b in got), "a member read was wrong")
-
-
-def deflated_range_plan(ctx: Ctx) -> list[tuple[int, int]]:
-    _, keys, size = deflated_zip(ctx)
-    return range_plan(ctx, len(keys), size)[: ctx.size(4_000, 100)]
-
-
-async def zip_deflated_range_limit(ctx: Ctx) -> None:
-    path, keys, _ = deflated_zip(ctx)
-    plan = deflated_range_plan(ctx)
-    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB), zipfile.ZipFile(path) as zf:
-        total = 0
-        for i, offset in plan:
-            with zf.open(keys[i]) as member:
-                member.seek(offset)
-                total += len(member.read(4 * KiB))
-    expect(total == len(plan) * 4 * KiB, "zipfile range reads lost bytes")
-
-
-@workload(
-    "zip deflated: range reads 4k x 4 KiB (gather get)",
-    ZIP,
-    needs=ZIP_NEEDS,
-    limit=zip_deflated_range_limit,
-)
-async def zip_deflated_range_reads(side: Side, ctx: Ctx) -> None:
-    # zarr-python inflates the whole member for each range; ours inflates up to its end.
-    path, keys, _ = deflated_zip(ctx)
-    plan = deflated_range_plan(ctx)
-    store = side.zip_store(path, mode="r")
-    expect(await store.exists(keys[0]), "the archive lacks a member")
-    proto = side.prototype
-    requests = [(keys[i], side.range_request(o, o + 4 * KiB)) for i, o in plan]
-    with ctx.timed(ops=len(plan), nbytes=len(plan) * 4 * KiB):
-        got = await asyncio.gather(*(store.get(k, proto, byte_range=r) for k, r in requests))
-    store.close()
-    expect(all(b is not None and len(b) == 4 * KiB for b in got), "a range read was wrong")
+read_all_workload("zip deflated: reopen + read all 2k x 64 KiB (gather get)", deflated_zip)
+# zarr-python inflates the whole member for each range; ours inflates up to its end.
+fresh_range_workload("zip deflated: range reads 4k x 4 KiB (gather get)", deflated_zip, 4_000)
 
 
 async def zip_list_dir_limit(ctx: Ctx) -> None:
