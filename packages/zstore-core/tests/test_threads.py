@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import sys
 import threading
 import time
+import weakref
 from functools import partial
 from typing import Any
 
@@ -184,6 +186,32 @@ async def test_calls_made_in_one_tick_share_jobs() -> None:
     assert sum(jobs) == 1000
     # The first call goes alone (nothing was under way); the rest go 64 at a time.
     assert len(jobs) <= 1 + -(-999 // 64), jobs
+
+
+class _Held:
+    """An argument whose lifetime a test watches."""
+
+
+async def test_a_job_lets_go_of_its_arguments_before_waking_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    real = loop.call_soon_threadsafe
+
+    def slow_worker(*args: Any) -> Any:
+        # The worker thread lingers after waking the loop, as a descheduled thread would.
+        handle = real(*args)
+        time.sleep(0.2)
+        return handle
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", slow_worker)
+    batcher = CallBatcher(ThreadDispatcher(), lambda calls: ([None] * len(calls), {}))
+    held = _Held()
+    watch = weakref.ref(held)
+    await batcher.submit(held)
+    del held
+    gc.collect()
+    assert watch() is None, "the worker thread still holds a finished call's arguments"
 
 
 async def test_a_lone_call_goes_at_once() -> None:

@@ -407,8 +407,14 @@ class CallBatcher:
             values, errors = self._func(calls)
         except BaseException as exc:  # a bug in func: fail every call rather than hang
             values, errors = [None] * len(calls), dict.fromkeys(range(len(calls)), exc)
+        # Only the futures go back, and the calls' arguments (a store's archive, say) are
+        # dropped before the loop wakes: this thread still holds the job until it returns,
+        # and a caller that drops its store right after its await must not find the store
+        # kept alive by it.
+        futures = [call[0] for call in calls]
+        calls.clear()
         try:
-            loop.call_soon_threadsafe(self._deliver, loop, calls, values, errors)
+            loop.call_soon_threadsafe(self._deliver, loop, futures, values, errors)
         except RuntimeError:
             # The loop was closed while we worked: nobody is waiting, and nothing may keep
             # the dead loop alive here (its thread no longer touches these entries).
@@ -418,7 +424,7 @@ class CallBatcher:
     def _deliver(
         self,
         loop: asyncio.AbstractEventLoop,
-        calls: list[Any],
+        futures: list[asyncio.Future[Any]],
         values: list[Any],
         errors: dict[int, BaseException],
     ) -> None:
@@ -428,8 +434,7 @@ class CallBatcher:
             self._in_flight[loop] = left
         else:
             self._in_flight.pop(loop, None)
-        for i, call in enumerate(calls):
-            future = call[0]
+        for i, future in enumerate(futures):
             if future.done():  # the caller was cancelled
                 continue
             if errors and i in errors:
