@@ -192,26 +192,42 @@ class _Held:
     """An argument whose lifetime a test watches."""
 
 
-async def test_a_job_lets_go_of_its_arguments_before_waking_the_caller(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+async def lingering_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker threads linger after waking the loop, as a descheduled thread would."""
     loop = asyncio.get_running_loop()
     real = loop.call_soon_threadsafe
 
     def slow_worker(*args: Any) -> Any:
-        # The worker thread lingers after waking the loop, as a descheduled thread would.
         handle = real(*args)
         time.sleep(0.2)
         return handle
 
     monkeypatch.setattr(loop, "call_soon_threadsafe", slow_worker)
-    batcher = CallBatcher(ThreadDispatcher(), lambda calls: ([None] * len(calls), {}))
+
+
+@pytest.mark.usefixtures("lingering_workers")
+async def test_a_job_lets_go_of_its_arguments_and_results_before_waking_the_caller() -> None:
+    batcher = CallBatcher(ThreadDispatcher(), lambda calls: ([_Held()] * len(calls), {}))
     held = _Held()
     watch = weakref.ref(held)
-    await batcher.submit(held)
-    del held
+    result = await batcher.submit(held)
+    watch_result = weakref.ref(result)
+    del held, result
+    await asyncio.sleep(0)  # the loop's handle that resumed us holds the future till now
     gc.collect()
     assert watch() is None, "the worker thread still holds a finished call's arguments"
+    assert watch_result() is None, "the worker thread still holds a delivered result"
+
+
+@pytest.mark.usefixtures("lingering_workers")
+async def test_a_dispatched_call_lets_go_of_its_result_before_waking_the_caller() -> None:
+    result = await ThreadDispatcher().run(_Held)
+    watch = weakref.ref(result)
+    del result
+    await asyncio.sleep(0)  # the loop's handle that resumed us holds the future till now
+    gc.collect()
+    assert watch() is None, "the worker thread still holds a delivered result"
 
 
 async def test_a_lone_call_goes_at_once() -> None:

@@ -105,7 +105,12 @@ _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:
-    """Set the results of one batch; runs on the event loop thread."""
+    """Set the results of one batch; runs on the event loop thread.
+
+    Empties ``outcomes``: the worker that sent it may still hold the list for a moment, and
+    a result (a store's archive, say) must not outlive its caller's use of it because of
+    that.
+    """
     for future, ok, value in outcomes:
         if future.done():  # the caller was cancelled
             continue
@@ -113,6 +118,7 @@ def _deliver(outcomes: list[_Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+    outcomes.clear()
 
 
 class ThreadDispatcher:
@@ -274,8 +280,8 @@ class ThreadDispatcher:
                         break
             by_loop = _run_batch(batch)
             # Drop the calls before waking the callers: a caller that then drops its store
-            # must not find it kept alive by this thread.
-            del batch
+            # must not find it kept alive by this thread (the results, _deliver drops).
+            del batch, job
             for loop, outcomes in by_loop.items():
                 # RuntimeError: the loop was closed while we worked; nobody is waiting.
                 with contextlib.suppress(RuntimeError):
@@ -410,7 +416,7 @@ class CallBatcher:
         # Only the futures go back, and the calls' arguments (a store's archive, say) are
         # dropped before the loop wakes: this thread still holds the job until it returns,
         # and a caller that drops its store right after its await must not find the store
-        # kept alive by it.
+        # kept alive by it. The results and errors, _deliver drops.
         futures = [call[0] for call in calls]
         calls.clear()
         try:
@@ -441,3 +447,6 @@ class CallBatcher:
                 future.set_exception(errors[i])
             else:
                 future.set_result(values[i])
+        futures.clear()
+        values.clear()
+        errors.clear()
