@@ -77,13 +77,18 @@ async def read(store: ZipStore, key: str, byte_range: object = None) -> bytes | 
     return None if value is None else value.to_bytes()
 
 
+async def locate_every_member(store: ZipStore) -> None:
+    """Read a little of every member, so the store knows each one's data offset."""
+    for key in VALUES:
+        assert await read(store, key, RangeByteRequest(0, 10)) == VALUES[key][:10]
+
+
 async def test_ranges_of_stored_members_are_one_pread_each_off_the_loop(
     stored: Path, spy: PreadSpy
 ) -> None:
     store = await ZipStore.open(stored, mode="r")
     # First reads locate each member (its local header); later ones are one pread each.
-    for key in VALUES:
-        assert await read(store, key, RangeByteRequest(0, 10)) == VALUES[key][:10]
+    await locate_every_member(store)
     spy.threads.clear()
     spy.nowait.clear()
     requests = [
@@ -127,8 +132,7 @@ async def test_cached_ranges_are_read_on_the_loop_without_a_thread_hop(
     stored: Path, spy: PreadSpy
 ) -> None:
     store = await ZipStore.open(stored, mode="r")
-    for key in VALUES:  # locate each member (read its local header)
-        await read(store, key, RangeByteRequest(0, 10))
+    await locate_every_member(store)
     spy.threads.clear()
     spy.nowait.clear()
     got = await asyncio.gather(*(read(store, k, RangeByteRequest(100, 2100)) for k in VALUES))
@@ -147,8 +151,7 @@ async def test_ranges_not_in_the_page_cache_are_read_by_a_worker(
 ) -> None:
     store = await ZipStore.open(stored, mode="r")
     if located:  # else the header reads are refused too, and the worker reads them
-        for key in VALUES:
-            await read(store, key, RangeByteRequest(0, 10))
+        await locate_every_member(store)
     spy.threads.clear()
     spy.refuse = BlockingIOError(11, "Resource temporarily unavailable")
     got = await asyncio.gather(*(read(store, k, SuffixByteRequest(50)) for k in VALUES))
@@ -226,8 +229,7 @@ async def test_a_file_system_without_rwf_nowait_is_asked_once(
 ) -> None:
     store = await ZipStore.open(stored, mode="r")
     if located:  # the refusal then comes from a range read, else from a header read
-        for key in VALUES:
-            await read(store, key, RangeByteRequest(0, 10))
+        await locate_every_member(store)
     spy.nowait.clear()
     spy.refuse = OSError(errno.EOPNOTSUPP, "Operation not supported")
     for key, value in VALUES.items():
@@ -338,8 +340,7 @@ def test_a_page_cache_read_after_close_leaves_it_to_the_usual_path(stored: Path)
 
 async def test_reads_queued_before_close_fail_clearly_or_read_right(stored: Path) -> None:
     store = await ZipStore.open(stored, mode="r")
-    for key in VALUES:  # locate every member: the next reads take the fast path
-        await read(store, key, RangeByteRequest(0, 1))
+    await locate_every_member(store)  # the next reads take the fast path
     for _ in range(10):
         tasks = [
             asyncio.ensure_future(read(store, key, RangeByteRequest(5, 4005))) for key in VALUES
