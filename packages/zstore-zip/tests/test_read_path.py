@@ -238,6 +238,66 @@ async def test_a_file_system_without_rwf_nowait_is_asked_once(
     store.close()
 
 
+def _non_ascii_archive(path: Path, encoding: str) -> dict[str, bytes]:
+    """An archive whose member names are not ASCII: UTF-8 with its flag set (as zipfile
+    writes them), or cp437 without it (as older tools do), patched into both headers."""
+    values = {"c/ü": b"u" * 5000, "c/é/x": b"e" * 6000}
+    if encoding == "utf-8":
+        with zipfile.ZipFile(path, "w") as zf:
+            for key, value in values.items():
+                zf.writestr(key, value)
+        return values
+    # ASCII stand-ins as long in bytes as the cp437 names, none a part of another.
+    placeholders = {"c/ü": "c/Q", "c/é/x": "c/R/x"}
+    with zipfile.ZipFile(path, "w") as zf:
+        for key, value in values.items():
+            zf.writestr(placeholders[key], value)
+    raw = path.read_bytes()
+    for key, placeholder in placeholders.items():
+        raw = raw.replace(placeholder.encode("ascii"), key.encode("cp437"))
+    path.write_bytes(raw)
+    with zipfile.ZipFile(path) as zf:
+        assert not any(info.flag_bits & 0x800 for info in zf.infolist())
+        assert {info.filename for info in zf.infolist()} == set(values)
+    return values
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp437"])
+@pytest.mark.parametrize("fresh", [True, False], ids=["loop reads header", "worker reads it"])
+async def test_members_named_outside_ascii_read_by_any_path(
+    tmp_path: Path, encoding: str, fresh: bool
+) -> None:
+    path = tmp_path / "names.zip"
+    values = _non_ascii_archive(path, encoding)
+    store = await ZipStore.open(path, mode="r")
+    for key, value in values.items():
+        if not fresh:  # a whole read locates the member from a worker first
+            assert await read(store, key) == value
+        assert await read(store, key, RangeByteRequest(3, 1003)) == value[3:1003]
+    store.close()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp437"])
+async def test_a_local_header_naming_another_non_ascii_member_is_refused(
+    tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "names.zip"
+    _non_ascii_archive(path, encoding)
+    raw = bytearray(path.read_bytes())
+    # The first local header's name ends in the last byte of "ü" (0xbc in UTF-8, 0x81 in
+    # cp437); change only that byte, so the name is still not ASCII but is another name.
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("c/ü")
+    last = info.header_offset + 30 + len("c/ü".encode(encoding)) - 1
+    raw[last] ^= 0x01
+    path.write_bytes(bytes(raw))
+    store = await ZipStore.open(path, mode="r")
+    with pytest.raises(ArchiveError, match=r"(?s)names\.zip.*'c/ü'.*local header names"):
+        await store.get("c/ü", buffer_prototype, RangeByteRequest(0, 10))
+    assert await read(store, "c/é/x", RangeByteRequest(0, 10)) == b"e" * 10
+    store.close()
+
+
 async def test_missing_keys_are_answered_without_reading(stored: Path, spy: PreadSpy) -> None:
     store = await ZipStore.open(stored, mode="r")
     got = await asyncio.gather(
