@@ -13,7 +13,7 @@ import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
-from zstore.zip import ZipStore
+from zstore.zip import ArchiveError, ZipStore
 
 DATA = Path(__file__).parent / "data"
 
@@ -193,6 +193,38 @@ async def test_archive_made_by_zip_from_stdin_with_data_descriptors(tmp_path: Pa
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None
         assert zf.read(keys[0]) == data
+
+
+@pytest.mark.skipif(
+    shutil.which("zip") is None or shutil.which("unzip") is None,
+    reason="needs the `zip` and `unzip` binaries (Debian zip, unzip)",
+)
+async def test_encrypted_members_are_refused_to_read_and_copied_whole_by_compaction(
+    tmp_path: Path,
+) -> None:
+    # Info-ZIP's `zip -P` encrypts with a data descriptor, so the password check byte is
+    # the high byte of the member's time: a copy must keep the descriptor flag.
+    (tmp_path / "secret").write_bytes(b"top secret " * 100)
+    (tmp_path / "plain").write_bytes(b"plain")
+    path = tmp_path / "enc.zip"
+    subprocess.run(["zip", "-q", "-P", "pw", str(path), "secret"], cwd=tmp_path, check=True)
+    subprocess.run(["zip", "-q", str(path), "plain"], cwd=tmp_path, check=True)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("secret").flag_bits & 0x09 == 0x09, "encrypted, with a descriptor"
+    store = await ZipStore.open(path, mode="a")
+    with pytest.raises(ArchiveError, match=r"(?s)enc\.zip.*'secret'.*encrypted"):
+        await read(store, "secret", RangeByteRequest(0, 3))
+    await store.set("new", buf(b"important"))
+    await store.delete("plain")  # close() compacts: every live member is copied
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["new", "secret"]
+        assert zf.read("secret", pwd=b"pw") == b"top secret " * 100
+        assert zf.read("new") == b"important"
+    tested = subprocess.run(
+        ["unzip", "-t", "-P", "pw", str(path)], check=False, capture_output=True, text=True
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)

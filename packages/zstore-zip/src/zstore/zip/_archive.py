@@ -56,12 +56,15 @@ __all__ = ["ArchiveError", "Entry", "ZipArchive"]
 Mode = Literal["r", "w", "a", "x"]
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-# The only fields a reader needs from a local header: its signature, and the lengths of the
-# name and extra field that come between it and the data. Unpacking three fields instead
-# of eleven is half the cost, on a path every first read of a member takes.
-_LOCAL_LAYOUT = struct.Struct("<4s22xHH")
+# The only fields a reader needs from a local header: its signature, its flags (for the
+# encoding of its name), and the lengths of the name and extra field that come between it
+# and the data. Unpacking four fields instead of eleven is half the cost, on a path every
+# first read of a member takes.
+_LOCAL_LAYOUT = struct.Struct("<4s2xH18xHH")
+_UTF8_NAME_FLAG = 0x800
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _DATA_DESCRIPTOR_FLAG = 0x08
+_DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
 _ENCRYPTED_FLAG = 0x01
 _COPY_CHUNK = 1 << 22
 # An empty archive: just the end-of-central-directory record.
@@ -157,6 +160,21 @@ class _PReader:
         return self._pos
 
 
+def _data_descriptor(info: zipfile.ZipInfo) -> bytes:
+    """The data descriptor that follows a member's data when its local header has no sizes.
+
+    The ZIP64 form only when a size needs it: zipfile's local header for such a member
+    has no ZIP64 extra field, and readers take the short form then.
+    """
+    if info.compress_size > zipfile.ZIP64_LIMIT or info.file_size > zipfile.ZIP64_LIMIT:
+        return struct.pack(
+            "<4sLQQ", _DESCRIPTOR_SIGNATURE, info.CRC, info.compress_size, info.file_size
+        )
+    return struct.pack(
+        "<4sLLL", _DESCRIPTOR_SIGNATURE, info.CRC, info.compress_size, info.file_size
+    )
+
+
 def _strip_zip64_extra(extra: bytes) -> bytes:
     """Drop the ZIP64 extra field (id 1); ``ZipInfo.FileHeader`` writes a fresh one."""
     out = bytearray()
@@ -212,34 +230,41 @@ def _header_guess(info: zipfile.ZipInfo) -> int:
     return _LOCAL_HEADER.size + name_size + len(info.extra) + _HEADER_SLACK
 
 
-def _local_layout(info: zipfile.ZipInfo, head: BytesLike) -> tuple[int, int]:
-    """Where the name ends and the data starts, from the first bytes of a local header.
+def _local_layout(info: zipfile.ZipInfo, head: BytesLike) -> tuple[int, int, bool]:
+    """Where the name ends and the data starts, from the first bytes of a local header,
+    and whether the header says its name is UTF-8.
 
-    Raises ArchiveError for an encrypted member, a header cut short by the end of the file,
-    or no local header signature where the central directory points.
+    Raises ArchiveError for a header cut short by the end of the file, or no local header
+    signature where the central directory points.
     """
-    if info.flag_bits & _ENCRYPTED_FLAG:
-        raise ArchiveError("the member is encrypted; encrypted archives are not supported")
     if len(head) < _LOCAL_HEADER.size:
         raise ArchiveError("the archive ends inside this member's header (truncated file)")
-    signature, name_size, extra_size = _LOCAL_LAYOUT.unpack_from(head)
+    signature, flags, name_size, extra_size = _LOCAL_LAYOUT.unpack_from(head)
     if signature != _LOCAL_SIGNATURE:
         raise ArchiveError(f"no local file header at offset {info.header_offset} (corrupt archive)")
     name_end: int = _LOCAL_HEADER.size + name_size
-    return name_end, name_end + extra_size
+    return name_end, name_end + extra_size, bool(flags & _UTF8_NAME_FLAG)
 
 
-def _accept_local_header(entry: Entry, raw_name: bytes | bytearray, data_start: int) -> None:
+def _accept_local_header(
+    entry: Entry, raw_name: bytes | bytearray, data_start: int, utf8_name: bool
+) -> None:
     """Check the local header's name against the central directory, then record where the
-    member's data starts (``data_start`` bytes after its header's offset)."""
+    member's data starts (``data_start`` bytes after its header's offset).
+
+    ``utf8_name`` is the local header's own UTF-8 flag.
+    """
     info = entry.info
     expected = info.orig_filename
     # An ASCII name is its own bytes in UTF-8 and in cp437 (whose lower half is ASCII), and
     # no other bytes decode to it in either: comparing bytes says the same as decoding,
     # which for cp437 costs more than the rest of the check.
     if not (expected.isascii() and raw_name == expected.encode("ascii")):
-        # Decoded as zipfile does: UTF-8 if the central directory's flag says so, else cp437.
-        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        # UTF-8 if either header's flag says so, else cp437. The local header's own flag
+        # counts: zipfile sets the flag only as it writes the headers, so the ZipInfo of a
+        # member this store wrote (not yet read back from a central directory) lacks it.
+        utf8 = utf8_name or info.flag_bits & _UTF8_NAME_FLAG
+        encoding = "utf-8" if utf8 else "cp437"
         name = bytes(raw_name).decode(encoding, "replace")
         if name != expected:
             raise ArchiveError(
@@ -612,6 +637,10 @@ class ZipArchive:
     def _read_slow(self, entry: Entry, start: int, stop: int) -> bytes | memoryview:
         """Bytes ``[start, stop)`` of a member, checking its header (and CRC, if whole)."""
         info = entry.info
+        if info.flag_bits & _ENCRYPTED_FLAG:
+            # Checked here, not where headers are read: compaction copies such a member
+            # as it is, which needs no password.
+            raise ArchiveError("the member is encrypted; encrypted archives are not supported")
         whole = start == 0 and stop == info.file_size
         if info.compress_type == zipfile.ZIP_STORED:
             if info.compress_size != info.file_size:
@@ -722,14 +751,14 @@ class ZipArchive:
             return entry.data_offset, b""
         info = entry.info
         buf = os.pread(entry.fd, _header_guess(info) + want, info.header_offset)
-        name_end, data_start = _local_layout(info, buf)
+        name_end, data_start, utf8_name = _local_layout(info, buf)
         if len(buf) >= name_end:
             raw_name = buf[_LOCAL_HEADER.size : name_end]
         else:
             raw_name = os.pread(
                 entry.fd, name_end - _LOCAL_HEADER.size, info.header_offset + _LOCAL_HEADER.size
             )
-        _accept_local_header(entry, raw_name, data_start)
+        _accept_local_header(entry, raw_name, data_start, utf8_name)
         head = memoryview(buf)[data_start:] if want and len(buf) > data_start else b""
         return entry.data_offset, head
 
@@ -746,10 +775,11 @@ class ZipArchive:
         got = os.preadv(entry.fd, (buf,), info.header_offset, flags)
         del buf[got:]  # in place: cheaper than a memoryview and a slice of it
         try:
-            name_end, data_start = _local_layout(info, buf)
+            name_end, data_start, utf8_name = _local_layout(info, buf)
             if got < name_end:
                 return -1
-            _accept_local_header(entry, buf[_LOCAL_HEADER.size : name_end], data_start)
+            raw_name = buf[_LOCAL_HEADER.size : name_end]
+            _accept_local_header(entry, raw_name, data_start, utf8_name)
         except ArchiveError:
             return -1
         return entry.stored_at
@@ -981,8 +1011,15 @@ class ZipArchive:
         source = entry.info
         offset = self._data_offset(entry)
         info = copy.copy(source)
-        # Sizes and CRC go in the local header, so no data descriptor follows the data.
-        info.flag_bits &= ~_DATA_DESCRIPTOR_FLAG
+        # An encrypted member with a data descriptor keeps it: with that flag set, the
+        # byte its password is checked against is the high byte of its time, not of its
+        # CRC, so without it the right password would fail.
+        descriptor = bool(
+            source.flag_bits & _ENCRYPTED_FLAG and source.flag_bits & _DATA_DESCRIPTOR_FLAG
+        )
+        if not descriptor:
+            # Sizes and CRC go in the local header, so no data descriptor follows the data.
+            info.flag_bits &= ~_DATA_DESCRIPTOR_FLAG
         info.extra = _strip_zip64_extra(source.extra)
         info.header_offset = raw.tell()
         if not self.allowZip64 and (
@@ -998,6 +1035,8 @@ class ZipArchive:
             raw.write(chunk)
             left -= len(chunk)
             position += len(chunk)
+        if descriptor:
+            raw.write(_data_descriptor(info))
         out.filelist.append(info)
         out.NameToInfo[info.filename] = info
 
