@@ -9,15 +9,17 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 import warnings
 import zipfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import RangeByteRequest, SuffixByteRequest
 from zstore.zip import ArchiveError, ZipStore
+from zstore.zip import _store as zip_store_module
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -126,6 +128,47 @@ async def test_clear_empties_archive_at_once(archive: Path) -> None:
     await store.set("k", buf(b"v"))
     store.close()
     assert names(archive) == ["k"]
+
+
+@pytest.fixture
+def slow_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every write job wait 0.1 s first (for stores made after this fixture): an
+    operation that does not queue behind set() calls then runs before them."""
+    real = zip_store_module._write_job
+
+    def slow(calls: Any) -> Any:
+        time.sleep(0.1)
+        return real(calls)
+
+    monkeypatch.setattr(zip_store_module, "_write_job", slow)
+
+
+@pytest.mark.usefixtures("slow_writes")
+async def test_clear_comes_after_the_sets_called_before_it(archive: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    await asyncio.gather(store.set("new", buf(b"v")), store.clear())  # no "closed" error
+    assert await keys(store) == []
+    await store.set("after", buf(b"w"))
+    store.close()
+    assert names(archive) == ["after"]
+
+
+@pytest.mark.usefixtures("slow_writes")
+async def test_move_comes_after_the_sets_called_before_it(archive: Path, tmp_path: Path) -> None:
+    store = await ZipStore.open(archive, mode="a")
+    target = tmp_path / "moved.zip"
+    await asyncio.gather(store.set("new", buf(b"v")), store.move(target))
+    assert await read(store, "new") == b"v"
+    store.close()
+    assert "new" in names(target)
+
+
+async def test_clear_of_a_mode_x_store_refuses_an_existing_file(archive: Path) -> None:
+    before = archive.read_bytes()
+    store = ZipStore(archive, mode="x")
+    with pytest.raises(FileExistsError, match="mode 'x'"):
+        await store.clear()
+    assert archive.read_bytes() == before
 
 
 async def test_set_if_not_exists_is_atomic_under_concurrency(tmp_path: Path) -> None:
@@ -276,6 +319,22 @@ async def test_pickled_writable_store_publishes_first(archive: Path) -> None:
     assert out.split()[0] == "fresh", "the copy must see writes made before pickling"
     assert "False" in out
     assert await read(store, "a/c/0") == b"fresh"
+
+
+@pytest.mark.parametrize("mode", ["w", "x"])
+async def test_a_copy_of_an_unopened_creating_store_opens_with_append(
+    tmp_path: Path, mode: Literal["w", "x"]
+) -> None:
+    path = tmp_path / "new.zip"
+    store = ZipStore(path, mode=mode)
+    copy = pickle.loads(pickle.dumps(store))
+    await store.set("k", buf(b"v"))  # the original's first open creates the archive
+    store.close()
+    # Opening the copy with 'w' would truncate the archive; with 'x', refuse it.
+    assert await read(copy, "k") == b"v"
+    await copy.set("k2", buf(b"w"))
+    copy.close()
+    assert sorted(names(path)) == ["k", "k2"]
 
 
 # ---------------------------------------------------------------- threads and the event loop

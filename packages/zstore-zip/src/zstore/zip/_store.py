@@ -273,7 +273,9 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             self.close()
         return {
             "path": self.path,
-            "mode": self._mode,
+            # A store not opened yet still has its first-open mode: 'w' or 'x' in a copy
+            # would truncate, or refuse, what the original writes meanwhile.
+            "mode": self._mode if self._mode in ("r", "a") else "a",
             "read_only": self.read_only,
             "compression": self.compression,
             "allowZip64": self.allowZip64,
@@ -470,6 +472,9 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._check_writable()
 
         def replace_with_empty() -> None:
+            # Opened first, as any other first use would: mode 'x' refuses an existing
+            # file here rather than replace it.
+            self._archive_sync()
             with self._open_lock:
                 old, self._archive = self._archive, None
                 if old is not None:
@@ -484,8 +489,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
                 self._mode = "a"
                 self._is_open = True
 
-        self._write_calls.flush()  # earlier set() calls first
-        await self._dispatcher.run(replace_with_empty)
+        # On the writer thread, after earlier set() calls: they happen before the clear,
+        # not against an archive it closed.
+        self._write_calls.flush()
+        await self._writes.run(replace_with_empty)
 
     async def move(self, path: str | os.PathLike[str]) -> None:
         """Publish pending changes, then move the archive to ``path``.
@@ -505,8 +512,8 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             self.path = target
             self._archive_sync()
 
-        self._write_calls.flush()  # earlier set() calls first
-        await self._dispatcher.run(move_archive)
+        self._write_calls.flush()  # earlier set() calls first, on the writer thread
+        await self._writes.run(move_archive)
 
     # ------------------------------------------------------------------ listing
 
