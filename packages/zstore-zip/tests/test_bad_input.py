@@ -44,8 +44,16 @@ def set_declared_size(path: Path, name: str, size: int) -> None:
 # ---------------------------------------------------------------- not an archive
 
 
-@pytest.mark.parametrize("content", [b"", b"this is not a zip file\n" * 10, b"PK\x03\x04junk"])
-@pytest.mark.parametrize("mode", ["r", "a"])
+@pytest.mark.parametrize(
+    ("content", "mode"),
+    [
+        (b"", "r"),
+        (b"this is not a zip file\n" * 10, "r"),
+        (b"this is not a zip file\n" * 10, "a"),
+        (b"PK\x03\x04junk", "r"),
+        (b"PK\x03\x04junk", "a"),
+    ],
+)
 async def test_non_zip_file_is_refused_by_name_and_kept(
     tmp_path: Path, content: bytes, mode: str
 ) -> None:
@@ -54,6 +62,19 @@ async def test_non_zip_file_is_refused_by_name_and_kept(
     with pytest.raises(ArchiveError, match=r"not\.zip is not a readable zip archive"):
         await ZipStore.open(path, mode=mode)
     assert path.read_bytes() == content, "a refused file must not be changed"
+
+
+async def test_an_empty_file_opened_to_append_becomes_an_archive(tmp_path: Path) -> None:
+    # As zipfile's 'a' (so zarr-python's ZipStore) does: an empty file holds nothing to
+    # lose, and tempfile.NamedTemporaryFile(suffix=".zip") leaves one.
+    path = tmp_path / "empty.zip"
+    path.write_bytes(b"")
+    store = await ZipStore.open(path, mode="a")
+    assert [k async for k in store.list()] == []
+    await store.set("k", Buffer.from_bytes(b"v"))
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["k"]
 
 
 async def test_truncated_archive_is_refused_by_name(archive: Path) -> None:

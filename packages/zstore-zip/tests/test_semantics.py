@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import pickle
+import stat
 import subprocess
 import sys
 import threading
@@ -20,8 +21,10 @@ from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import RangeByteRequest, SuffixByteRequest
 from zstore.zip import ArchiveError, ZipStore
 from zstore.zip import _store as zip_store_module
+from zstore.zip._archive import ZipArchive
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 
@@ -415,3 +418,158 @@ async def test_store_reopens_after_close_and_sees_published_data(archive: Path) 
     assert not store._is_open
     assert await read(store, "k") == b"v", "using a closed store reopens the archive"
     assert store._is_open
+
+
+# ---------------------------------------------------------------- the file on disk
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, whatever the test runner's: new files are then 0o644."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def permissions(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("compacts", [False, True], ids=["appended", "compacted"])
+async def test_publishing_keeps_the_archive_permissions(archive: Path, compacts: bool) -> None:
+    archive.chmod(0o640)
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("new", buf(b"v"))
+    if compacts:
+        await store.delete("a/c/1")
+    store.close()
+    assert permissions(archive) == 0o640
+    assert "new" in names(archive)
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("mode", ["w", "x", "a"])
+async def test_new_archives_get_the_permissions_zipfile_gives_them(
+    tmp_path: Path, mode: Literal["w", "x", "a"]
+) -> None:
+    path = tmp_path / "new.zip"
+    store = await ZipStore.open(path, mode=mode)
+    await store.set("k", buf(b"v"))
+    store.close()
+    with zipfile.ZipFile(tmp_path / "by-zipfile.zip", "w") as zf:
+        zf.writestr("k", b"v")
+    assert permissions(path) == permissions(tmp_path / "by-zipfile.zip") == 0o644
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_mode_w_keeps_the_permissions_of_the_file_it_replaces(archive: Path) -> None:
+    archive.chmod(0o640)
+    store = await ZipStore.open(archive, mode="w")
+    await store.set("k", buf(b"v"))
+    store.close()
+    assert permissions(archive) == 0o640, "as zipfile's 'w', which truncates the file"
+
+
+async def test_an_archive_reached_by_a_symlink_is_replaced_where_it_is(
+    archive: Path, tmp_path: Path
+) -> None:
+    links = tmp_path / "links"
+    links.mkdir()
+    link = links / "link.zip"
+    link.symlink_to(archive)
+    store = await ZipStore.open(link, mode="a")
+    await store.set("new", buf(b"v"))
+    await store.delete("a/c/1")
+    store.close()
+    assert link.is_symlink(), "the link must stay a link"
+    assert link.resolve() == archive.resolve()
+    assert sorted(names(archive)) == ["a/c/0", "new", "zarr.json"]
+    assert os.listdir(links) == ["link.zip"], "no temporary file next to the link"
+    assert sorted(os.listdir(archive.parent)) == ["data.zip", "links"]
+
+
+@pytest.mark.parametrize("compacts", [False, True], ids=["appended", "compacted"])
+async def test_the_archive_comment_is_kept(archive: Path, compacts: bool) -> None:
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.comment = b"made by a tool that signs its archives"
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("new", buf(b"v"))
+    if compacts:
+        await store.delete("a/c/1")
+    store.close()
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.comment == b"made by a tool that signs its archives"
+
+
+async def test_a_failed_replace_leaves_the_archive_and_no_temporary_file(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = archive.read_bytes()
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("new", buf(b"v"))
+    await store.delete("a/c/1")  # close() compacts into a second temporary file
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(5, "Input/output error (simulated)")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError, match="simulated"):
+        store.close()
+    monkeypatch.undo()
+    assert archive.read_bytes() == before
+    assert os.listdir(archive.parent) == ["data.zip"]
+
+
+async def test_async_with_publishes_off_the_event_loop_thread(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed_on: list[int] = []
+    real_close = ZipArchive.close
+
+    def spy(self: ZipArchive) -> None:
+        closed_on.append(threading.get_ident())
+        real_close(self)
+
+    monkeypatch.setattr(ZipArchive, "close", spy)
+    async with await ZipStore.open(archive, mode="a") as store:
+        await store.set("new", buf(b"v"))
+    assert closed_on, "leaving the block must close the store"
+    assert threading.get_ident() not in closed_on, "publishing ran on the event loop"
+    assert "new" in names(archive)
+
+
+async def test_two_writers_publishing_at_once_take_turns(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await ZipStore.open(archive, mode="a")
+    second = await ZipStore.open(archive, mode="a")
+    for store, key, doomed in ((first, "first", "a/c/1"), (second, "second", "a/c/0")):
+        await store.set(key, buf(b"v"))
+        await store.delete(doomed)  # both publish by compacting: slow, so a wide window
+    outcome: list[str] = []
+
+    def close_second() -> None:
+        try:
+            second.close()
+            outcome.append("published")
+        except ArchiveError as exc:
+            outcome.append(str(exc))
+
+    real_compact = ZipArchive._compact
+    rival = threading.Thread(target=close_second)
+
+    def compact_while_the_other_writer_closes(self: ZipArchive) -> Path:
+        if not rival.is_alive() and not outcome:
+            rival.start()
+            rival.join(0.3)  # all the time it needs to publish, if nothing stops it
+        return real_compact(self)
+
+    monkeypatch.setattr(ZipArchive, "_compact", compact_while_the_other_writer_closes)
+    first.close()
+    rival.join()
+    assert len(outcome) == 1
+    assert "changed by another writer" in outcome[0], "the second writer overwrote the first"
+    assert sorted(names(archive)) == ["a/c/0", "first", "zarr.json"]

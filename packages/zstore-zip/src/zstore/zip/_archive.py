@@ -28,9 +28,10 @@ import copy
 import errno
 import lzma
 import os
+import secrets
 import shutil
+import stat
 import struct
-import tempfile
 import threading
 import time
 import zipfile
@@ -42,6 +43,11 @@ import numpy as np
 import zipfile_deflate64  # type: ignore[import-untyped]  # noqa: F401 - teaches zipfile Deflate64
 
 from zstore.core import normalize_byte_range
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: publishing is then unguarded against other writers
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -63,6 +69,7 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_LAYOUT = struct.Struct("<4s2xH18xHH")
 _UTF8_NAME_FLAG = 0x800
 _LOCAL_SIGNATURE = b"PK\x03\x04"
+_O_BINARY = getattr(os, "O_BINARY", 0)
 _DATA_DESCRIPTOR_FLAG = 0x08
 _DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
 _ENCRYPTED_FLAG = 0x01
@@ -208,6 +215,67 @@ def _pwrite_all(fd: int, parts: tuple[bytes, memoryview], offset: int) -> None:
             view, offset = view[n:], offset + n
 
 
+def _create_temp(target: Path, mode: int | None) -> tuple[int, Path]:
+    """A new empty file next to ``target``, for ``os.replace`` to put in its place.
+
+    It is created as any new file is (0o666 less the umask, as zipfile's own would be),
+    then given ``mode``, the permissions of the archive it will replace, if there is one.
+    ``tempfile.mkstemp`` makes files 0o600, which would become the archive's.
+    """
+    while True:
+        path = target.with_name(f".{target.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        except FileExistsError:
+            continue  # another temporary file took the name: draw another
+        break
+    if mode is not None:
+        try:
+            os.chmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+    return fd, path
+
+
+def _holds_data(path: Path) -> bool:
+    """Whether there is a file at ``path`` with anything in it."""
+    try:
+        return os.stat(path).st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def _permissions(path: Path) -> int | None:
+    """The permission bits of the file at ``path``, or None if there is none."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _exclusive(fd: int) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the open file ``fd`` (waiting for it).
+
+    Where there is no ``flock``, or the file system refuses it, this holds nothing: the
+    caller's own checks are then all there is, as they were before this lock.
+    """
+    locked = False
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        if locked:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a rename in ``directory`` durable; a no-op where directories cannot be opened."""
     try:
@@ -318,6 +386,9 @@ class ZipArchive:
         validate_name: Callable[[str], object],
     ) -> None:
         self.path = path
+        # The file itself: an archive reached through a symbolic link is replaced where it
+        # is (temporary files go next to it), and the link stays a link.
+        self._target = Path(os.path.realpath(path))
         self.compression = compression
         self.allowZip64 = allowZip64
         self._validate_name = validate_name
@@ -347,13 +418,16 @@ class ZipArchive:
         self._nowait = _RWF_NOWAIT is not None
         self._stamp_second = -1
         self._stamp = (1980, 1, 1, 0, 0, 0)
+        self._comment = b""  # the archive comment, which compaction keeps
 
         check_compression(compression)
         if mode == "w":
             self._publish_empty()
         elif mode == "x":
             self._create_exclusive()
-        elif mode == "a" and not path.exists():
+        elif mode == "a" and not _holds_data(self._target):
+            # A missing file, or an empty one (as NamedTemporaryFile leaves): zipfile's
+            # 'a' starts a new archive in both.
             self._publish_empty()
         elif mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r', 'w', 'a' or 'x', got {mode!r}")
@@ -362,6 +436,7 @@ class ZipArchive:
         # that another writer has replaced or changed since (see _publish).
         st = os.fstat(self._base_fd)
         self._identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        self._permissions = stat.S_IMODE(st.st_mode)
         # Flush to disk before replacing only when the file held members before we
         # opened it: a process that dies never needs it (the rename is atomic), but after
         # a power loss a rename may reach the disk before the data, and only then would
@@ -372,22 +447,29 @@ class ZipArchive:
     # ------------------------------------------------------------------ opening
 
     def _publish_empty(self) -> None:
-        """Atomically put an empty archive at ``path`` (mode 'w', or 'a' on a new file)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
-        )
+        """Atomically put an empty archive at ``path`` (mode 'w', or 'a' on a new file).
+
+        A file that was there keeps its permissions, as zipfile's 'w' (which truncates
+        it) keeps them.
+        """
+        target = self._target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = _create_temp(target, _permissions(target))
         try:
-            os.write(fd, _EMPTY_ZIP)
-        finally:
-            os.close(fd)
-        os.replace(name, self.path)
+            try:
+                os.write(fd, _EMPTY_ZIP)
+            finally:
+                os.close(fd)
+            os.replace(name, target)
+        except BaseException:
+            name.unlink(missing_ok=True)
+            raise
 
     def _create_exclusive(self) -> None:
         """Create an empty archive at ``path``, refusing an existing file (mode 'x')."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(self._target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             raise FileExistsError(
                 f"{self.path} already exists; mode 'x' only creates a new archive "
@@ -401,7 +483,7 @@ class ZipArchive:
     def _load(self) -> None:
         """Open the archive read-only and index its central directory."""
         try:
-            self._base_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self._base_fd = os.open(self._target, os.O_RDONLY | _O_BINARY)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"no zip archive at {self.path}; mode 'r' opens an existing archive "
@@ -412,6 +494,7 @@ class ZipArchive:
                 try:
                     with zipfile.ZipFile(f, "r") as zf:
                         infos = zf.infolist()
+                        self._comment = zf.comment
                 except zipfile.BadZipFile as exc:
                     raise ArchiveError(f"{self.path} is not a readable zip archive: {exc}") from exc
             for info in infos:
@@ -792,10 +875,8 @@ class ZipArchive:
             raise ValueError(f"the archive {self.path} is closed")
         if self._temp_file is not None:
             return self._temp_file
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
-        )
-        temp = Path(name)
+        # Made with the archive's permissions now: it becomes the archive on close().
+        fd, temp = _create_temp(self._target, self._permissions)
         try:
             # Copy from the descriptor we index, not the path: if another writer replaced
             # the file meanwhile, our offsets still describe what we copy (and close()
@@ -930,10 +1011,22 @@ class ZipArchive:
                 self._release()
 
     def _publish(self) -> None:
+        """Put the archive this store wrote in place of the one it opened.
+
+        Writers of the same archive take turns here: each holds an exclusive ``flock`` on
+        the file it opened from its check that no one replaced that file until its own
+        replacement is done. Without the turn, two writers could both pass the check, and
+        the one that replaced second would silently drop the first one's data.
+        """
+        with _exclusive(self._base_fd):
+            self._replace_unless_changed()
+
+    def _replace_unless_changed(self) -> None:
         assert self._temp_file is not None
         assert self._temp_path is not None
+        target = self._target
         try:
-            st = os.stat(self.path)
+            st = os.stat(target)
             now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
             now = None
@@ -964,11 +1057,15 @@ class ZipArchive:
             # existed before can be lost here. A crash between the two calls leaves no
             # archive, and the complete new one in the temporary file.
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-        os.replace(final, self.path)
+                os.unlink(target)
+        try:
+            os.replace(final, target)
+        except BaseException:
+            final.unlink(missing_ok=True)  # no stray copy of the archive is left behind
+            raise
         self._temp_path = None
         if self._durable:
-            _fsync_dir(self.path.parent)
+            _fsync_dir(target.parent)
 
     def _close_raw(self) -> None:
         if self._raw is not None:
@@ -977,13 +1074,11 @@ class ZipArchive:
 
     def _compact(self) -> Path:
         """Copy every live member, raw, into a fresh archive; returns its path."""
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=_TEMP_SUFFIX, dir=self.path.parent
-        )
-        path = Path(name)
+        fd, path = _create_temp(self._target, self._permissions)
         try:
             with open(fd, "w+b") as raw:
                 out = zipfile.ZipFile(raw, "w", allowZip64=self.allowZip64)
+                out.comment = self._comment
                 try:
                     for key, entry in self.entries.items():
                         try:

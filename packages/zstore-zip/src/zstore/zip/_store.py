@@ -31,6 +31,7 @@ from zstore.zip._archive import BytesLike, Entry, ZipArchive, check_compression
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
+    from types import TracebackType
 
     from zbuffer.core import BufferPrototype
     from zstore.core import ByteRequest
@@ -243,6 +244,17 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             self._is_open = False
         if archive is not None:
             archive.close()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the store, on the writer thread: publishing may copy the whole archive,
+        which must not hold up the event loop."""
+        self._write_calls.flush()
+        await self._writes.run(self.close)
 
     # ------------------------------------------------------------------ identity
 
