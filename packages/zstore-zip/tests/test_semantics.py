@@ -6,6 +6,7 @@ import asyncio
 import gc
 import os
 import pickle
+import shutil
 import stat
 import subprocess
 import sys
@@ -573,3 +574,36 @@ async def test_two_writers_publishing_at_once_take_turns(
     assert len(outcome) == 1
     assert "changed by another writer" in outcome[0], "the second writer overwrote the first"
     assert sorted(names(archive)) == ["a/c/0", "first", "zarr.json"]
+
+
+async def test_listings_answer_while_a_write_holds_the_archive(
+    archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first write copies the whole archive, holding it for as long as that takes:
+    # listings run on the event-loop thread and must not wait for it.
+    copying, release = threading.Event(), threading.Event()
+    waits: list[bool] = []
+    real_copy = shutil.copyfileobj
+
+    def slow_copy(*args: Any, **kwargs: Any) -> None:
+        copying.set()
+        # Bounded, so that a listing stuck behind the copy fails the test, not hangs it.
+        waits.append(release.wait(5))
+        real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfileobj", slow_copy)
+    store = await ZipStore.open(archive, mode="a")
+    write = asyncio.create_task(store.set("new", buf(b"v")))
+    assert await asyncio.to_thread(copying.wait, 5)
+    listed = await keys(store)
+    children = sorted([n async for n in store.list_dir("a/c")])
+    size = await store.getsize_prefix("")
+    empty = await store.is_empty("a")
+    release.set()
+    await write
+    assert waits == [True], "a listing waited for the write's copy of the archive"
+    assert listed == ["a/c/0", "a/c/1", "zarr.json"]
+    assert children == ["0", "1"]
+    assert (size, empty) == (15, False)
+    assert await keys(store) == ["a/c/0", "a/c/1", "new", "zarr.json"]
+    store.close()

@@ -392,9 +392,15 @@ class ZipArchive:
         self.compression = compression
         self.allowZip64 = allowZip64
         self._validate_name = validate_name
+        # Held by writes (and close) for their whole file I/O, which can take long: the
+        # first write copies the archive, close may compact it.
         self._lock = threading.RLock()
+        # Held only while the index below changes, or is copied for a listing. Listings run
+        # on the event-loop thread, so they must never wait for a write's I/O.
+        self._index_lock = threading.Lock()
         # The index, key -> live member. Public so that the store can answer existence and
-        # size questions with one dict lookup; only this class changes it (under _lock).
+        # size questions with one dict lookup; only this class changes it (under both
+        # locks).
         self.entries: dict[str, Entry] = {}
         # Directory index for list_dir/is_empty: "a/b/" -> {child name: number of keys}.
         self._children: dict[str, dict[str, int]] = {}
@@ -556,24 +562,24 @@ class ZipArchive:
 
     def key_list(self) -> list[str]:
         """A snapshot of every key, in archive order."""
-        with self._lock:
+        with self._index_lock:
             return list(self.entries)
 
     def keys_with_prefix(self, prefix: str) -> list[str]:
         """A snapshot of the keys that start with ``prefix`` (a plain string match)."""
-        with self._lock:
+        with self._index_lock:
             if not prefix:
                 return list(self.entries)
             return [k for k in self.entries if k.startswith(prefix)]
 
     def children(self, directory: str) -> list[str]:
         """The names directly under ``directory`` (``""`` or ``"a/b/"``), each once."""
-        with self._lock:
+        with self._index_lock:
             return list(self._children.get(directory, ()))
 
     def size_under(self, directory: str) -> int:
         """The total uncompressed size of the keys under ``directory``."""
-        with self._lock:
+        with self._index_lock:
             entries = list(self.entries.items())
         return sum(e.info.file_size for k, e in entries if k.startswith(directory))
 
@@ -920,10 +926,11 @@ class ZipArchive:
                 writer.writestr(info, view)
                 # Readers use pread on the descriptor: the bytes must have left our buffer.
                 writer.fp.flush()  # type: ignore[union-attr]
-            old = self.entries.get(key)
-            self.entries[key] = Entry(info, self._temp_fd, data_offset)
-            if old is None:
-                self._add_to_tree(key)
+            with self._index_lock:
+                old = self.entries.get(key)
+                self.entries[key] = Entry(info, self._temp_fd, data_offset)
+                if old is None:
+                    self._add_to_tree(key)
             if replaced:
                 self._dead += 1
             return True
@@ -974,11 +981,13 @@ class ZipArchive:
             if not present:
                 return
             writer = self._writer()
+            with self._index_lock:
+                for key in present:
+                    del self.entries[key]
+                    self._remove_from_tree(key)
             for key in present:
-                del self.entries[key]
                 writer.NameToInfo.pop(key, None)
-                self._remove_from_tree(key)
-                self._dead += 1
+            self._dead += len(present)
 
     def delete_under(self, directory: str) -> None:
         """Remove every key that starts with ``directory`` (``""`` removes everything)."""
