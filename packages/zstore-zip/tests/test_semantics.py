@@ -396,6 +396,12 @@ def test_entry_point_resolves_zip_paths_only(tmp_path: Path) -> None:
     assert store._mode == "x", "zarr's 'w-' means create exclusively"
     assert isinstance(resolve(str(tmp_path / "b.zip"), mode="r"), ZipStore)
     assert resolve(f"file://{tmp_path}/c.zip", mode="r+").path == tmp_path / "c.zip"
+    # 'r+' reads and writes an archive that exists, and creates none.
+    missing = resolve(tmp_path / "missing.zip", mode="r+")
+    assert not missing.read_only
+    with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
+        asyncio.run(missing._open())
+    assert not (tmp_path / "missing.zip").exists()
     for not_mine in (tmp_path / "dir", "s3://bucket/x.zip", 42, b"x.zip"):
         assert resolve(not_mine, mode="r") is None, f"{not_mine!r} is not a local zip path"
     with pytest.raises(ValueError, match="storage_options"):

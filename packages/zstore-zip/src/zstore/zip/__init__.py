@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ArchiveError", "ZipStore", "ZipStoreAccessModeLiteral", "__version__", "resolve"]
 
-# zarr's access modes (zarr.core.common.AccessModeLiteral) -> ZipStore modes.
+# zarr's access modes (zarr.core.common.AccessModeLiteral) -> ZipStore modes. 'r+' is
+# read and write what exists: mode 'r' (which refuses a missing file), made writable below.
 _MODES: dict[str, ZipStoreAccessModeLiteral] = {
     "r": "r",
-    "r+": "a",
+    "r+": "r",
     "a": "a",
     "w": "w",
     "w-": "x",
@@ -85,4 +86,6 @@ def resolve(
         zip_mode = _MODES[mode]
     else:
         raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}")
+    if mode == "r+" and read_only is None:
+        read_only = False
     return ZipStore(path, mode=zip_mode, read_only=read_only)
