@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from zstore.core import concurrency_limit, concurrent_map
+from zstore.core import concurrency_limit, concurrent_as_completed, concurrent_map
 
 
 class InFlight:
@@ -156,3 +156,63 @@ def test_bad_limit_argument_is_a_value_error(bad: int) -> None:
 def test_non_int_limit_is_a_type_error(bad: object) -> None:
     with pytest.raises(TypeError, match="must be an int"):
         concurrency_limit(bad)  # type: ignore[arg-type]
+
+
+async def _cancelled_inside() -> None:
+    """Await a future that someone else cancelled: a CancelledError the caller did not ask
+    for, as a call gets when a shared future it waits on is cancelled."""
+    future = asyncio.get_running_loop().create_future()
+    future.cancel()
+    await future
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+async def test_a_call_cancelled_from_inside_is_raised_not_returned_as_none(limit: int) -> None:
+    async def work(item: int) -> int:
+        await asyncio.sleep(0)
+        if item == 1:
+            await _cancelled_inside()
+        return item * 10
+
+    # asyncio.gather raises the CancelledError of a call to a caller that was not cancelled;
+    # a None in the call's slot would read as "missing key" to get_partial_values.
+    with pytest.raises(asyncio.CancelledError):
+        await concurrent_map(range(4), work, limit=limit)
+    current = asyncio.current_task()
+    assert current is not None
+    assert current.cancelling() == 0, "the caller itself was cancelled"
+    assert [t for t in asyncio.all_tasks() if t is not current] == [], "workers outlived the call"
+
+
+async def test_a_call_cancelled_from_inside_ends_concurrent_as_completed() -> None:
+    async def work(item: int) -> int:
+        await asyncio.sleep(0)
+        if item == 1:
+            await _cancelled_inside()
+        return item * 10
+
+    async def collect() -> list[int]:
+        return [r async for r in concurrent_as_completed(range(4), work, limit=4)]
+
+    # The timeout only guards against the hang this test is about (no result was queued).
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(collect(), 30)
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current] == [], "workers outlived the call"
+
+
+async def test_a_base_exception_of_a_call_ends_concurrent_as_completed() -> None:
+    class Stop(BaseException):
+        pass
+
+    async def work(item: int) -> int:
+        await asyncio.sleep(0)
+        if item == 2:
+            raise Stop("not an Exception")
+        return item
+
+    async def collect() -> list[int]:
+        return [r async for r in concurrent_as_completed(range(4), work, limit=4)]
+
+    with pytest.raises(Stop, match="not an Exception"):
+        await asyncio.wait_for(collect(), 30)  # the timeout only guards against a hang

@@ -216,6 +216,55 @@ async def test_get_partial_values_and_get_ranges(
     assert sorted(results) == [(0, b"5"), (1, b"0123456789"), (2, b"89")]
 
 
+async def test_get_ranges_of_no_ranges_yields_nothing_even_for_a_missing_key(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    # As zarr-python and Store.get_ranges: no range asked, so no lookup and no error.
+    assert [batch async for batch in store.get_ranges("missing", [], prototype=proto)] == []
+
+
+async def test_get_ranges_reports_a_bad_range_type_in_a_group(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    # As zarr-python and Store.get_ranges: the failed fetch is reported in the group.
+    await store.set("k", buf(b"abc"))
+    ranges = [RangeByteRequest(0, 1), (0, 1)]
+    with pytest.raises(BaseExceptionGroup) as info:
+        _ = [b async for b in store.get_ranges("k", ranges, prototype=proto)]  # type: ignore[arg-type]
+    assert info.group_contains(TypeError, match="Unexpected byte_range, got"), info.value
+
+
+@pytest.mark.parametrize(
+    ("knobs", "error", "name"),
+    [
+        ({"max_concurrency": 0}, ValueError, "max_concurrency"),
+        ({"max_concurrency": None}, TypeError, "max_concurrency"),
+        ({"max_gap_bytes": None}, TypeError, "max_gap_bytes"),
+        ({"max_coalesced_bytes": "16"}, TypeError, "max_coalesced_bytes"),
+    ],
+    ids=str,
+)
+async def test_get_ranges_checks_its_knobs_as_every_store_does(
+    store: MemoryStore,
+    proto: BufferPrototype,
+    knobs: dict[str, object],
+    error: type[Exception],
+    name: str,
+) -> None:
+    # MemoryStore has nothing to coalesce, but a call must fail here as it fails elsewhere.
+    await store.set("k", buf(b"abc"))
+    with pytest.raises(error, match=name):
+        _ = [
+            b
+            async for b in store.get_ranges(
+                "k",
+                [RangeByteRequest(0, 1)],
+                prototype=proto,
+                **knobs,  # type: ignore[arg-type]
+            )
+        ]
+
+
 # ---------------------------------------------------------------- keys and missing
 
 
@@ -382,6 +431,28 @@ async def test_pickle_gives_an_equal_working_store(proto: BufferPrototype) -> No
     assert await keys_of(store.list_dir("a")) == ["b"], "the copy shares state with the original"
 
 
+async def test_stores_over_one_dict_pickled_together_still_share_it(
+    proto: BufferPrototype,
+) -> None:
+    # As in zarr-python: a store and its read-only view (or two stores over one dict) in one
+    # pickle unpickle over one dict, so the view keeps seeing the store's writes.
+    writer = MemoryStore()
+    await writer.set("a/b", buf(b"1"))
+    reader = writer.with_read_only(True)
+    writer2, reader2 = pickle.loads(pickle.dumps((writer, reader)))
+    assert reader2.read_only
+    assert not writer2.read_only
+    await writer2.set("a/c", buf(b"22"))
+    assert await keys_of(reader2.list_dir("a")) == ["b", "c"], "the view lost the writer's data"
+    assert await reader2.getsize_prefix("a") == 3
+    assert writer2._store_dict is reader2._store_dict
+    assert await keys_of(reader.list_dir("a")) == ["b"], "the copies share the original's dict"
+    got = await reader2.get("a/b", proto)
+    assert got is not None
+    with pytest.raises(ValueError, match="read-only"):
+        got.as_numpy_array()[0] = 0  # unpickled values are frozen like every stored copy
+
+
 async def test_equality(proto: BufferPrototype) -> None:
     a, b = MemoryStore(), MemoryStore()
     assert a == b
@@ -414,6 +485,51 @@ async def test_direct_dict_changes_that_add_or_remove_keys_are_seen_by_listings(
     del data["a/x"]
     assert await keys_of(store.list_prefix("a/")) == ["a/y"]
     assert not await store.is_empty("a")
+
+
+async def _store_after_a_direct_rename(old: str, new: str) -> tuple[MemoryStore, dict]:
+    """A store whose dict had ``old`` renamed to ``new`` directly (the count unchanged), then
+    saw store writes that change the dict and the index together, so the count stays
+    consistent and no longer hints at the rename."""
+    data: dict[str, AnyBuffer] = {}
+    store = MemoryStore(data)
+    await store.set(old, buf(b"1"))
+    assert await keys_of(store.list_prefix("")) == [old]  # the index now holds `old`
+    data[new] = data.pop(old)
+    await store.set("y", buf(b"22"))
+    await store.delete("y")
+    await store.set("z", buf(b"333"))
+    return store, data
+
+
+@pytest.mark.parametrize(
+    ("renamed_to", "method", "prefix", "expected"),
+    [
+        ("x/b", "list_prefix", "", ["x/b", "z"]),
+        ("x/b", "list_prefix", "x/", ["x/b"]),
+        ("x/b", "list_dir", "x", ["b"]),
+        ("w/a", "list_dir", "", ["w", "z"]),  # the lost key was a sub-directory's first
+    ],
+)
+async def test_a_listing_that_meets_a_key_the_dict_lost_rebuilds_the_index(
+    renamed_to: str, method: str, prefix: str, expected: list[str]
+) -> None:
+    store, _ = await _store_after_a_direct_rename("x/a", renamed_to)
+    listed = await keys_of(getattr(store, method)(prefix))
+    assert listed == expected, f"{method}({prefix!r}) listed a key the dict no longer holds"
+
+
+async def test_delete_dir_that_meets_a_key_the_dict_lost_deletes_what_the_dict_holds() -> None:
+    store, data = await _store_after_a_direct_rename("x/a", "x/b")
+    await store.delete_dir("x")
+    assert sorted(data) == ["z"], "delete_dir left a key of the directory behind"
+    assert await store.is_empty("x")
+
+
+async def test_is_empty_that_meets_a_key_the_dict_lost_rebuilds_the_index() -> None:
+    store, _ = await _store_after_a_direct_rename("x/a", "w/a")
+    assert await store.is_empty("x"), "is_empty saw a key the dict no longer holds"
+    assert await keys_of(store.list_dir("w")) == ["a"]
 
 
 async def test_two_stores_over_one_dict_share_the_index() -> None:

@@ -261,10 +261,119 @@ def test_coalesce_ranges_respects_gap_and_size_budgets() -> None:
     as_sets = sorted(sorted(g) for g in groups)
     assert as_sets == [[0, 1, 5], [2], [3], [4]]
     assert sorted(i for g in groups for i in g) == list(range(len(ranges)))
-    with pytest.raises(ValueError, match="max_gap"):
-        coalesce_ranges(ranges, max_gap=-1, max_size=10)
-    with pytest.raises(ValueError, match="max_size"):
-        coalesce_ranges(ranges, max_gap=0, max_size=0)
+
+
+def test_coalesce_ranges_applies_any_budget_as_written_as_zarr_does() -> None:
+    # zarr-python 3.4.2 takes any gap and size and applies its rule as written: a negative
+    # gap still merges ranges that overlap by more than it, a size of 0 merges only empty
+    # ranges at one offset. Neither is an error.
+    ranges: list[ByteRequest | None] = [
+        RangeByteRequest(0, 4),
+        RangeByteRequest(2, 6),  # overlaps the first by 2
+        RangeByteRequest(6, 8),  # touches the second
+        RangeByteRequest(9, 9),
+        RangeByteRequest(9, 9),
+    ]
+    as_sets = sorted(sorted(g) for g in coalesce_ranges(ranges, max_gap=-1, max_size=100))
+    assert as_sets == [[0, 1], [2], [3], [4]]
+    as_sets = sorted(sorted(g) for g in coalesce_ranges(ranges, max_gap=8, max_size=0))
+    assert as_sets == [[0], [1], [2], [3, 4]]
+    assert len(coalesce_ranges(ranges, max_gap=-100, max_size=-1)) == len(ranges)
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [{"max_coalesced_bytes": 0}, {"max_gap_bytes": -1}, {"max_coalesced_bytes": -5}],
+    ids=str,
+)
+async def test_get_ranges_accepts_budgets_that_leave_every_range_alone(
+    slow: SlowDictStore, knobs: dict[str, int]
+) -> None:
+    value = bytes(range(100))
+    slow.data = {"v": value}
+    ranges: list[ByteRequest | None] = [RangeByteRequest(0, 2), RangeByteRequest(2, 4)]
+    batches = [
+        batch async for batch in slow.get_ranges("v", ranges, prototype=buffer_prototype, **knobs)
+    ]
+    got = {i: b.to_bytes() for batch in batches for i, b in batch if b is not None}
+    assert got == {0: value[0:2], 1: value[2:4]}
+    assert sorted(slow.gets, key=str) == sorted(ranges, key=str), "ranges were merged"
+
+
+@pytest.mark.parametrize(
+    ("knobs", "error", "name"),
+    [
+        ({"max_concurrency": 0}, ValueError, "max_concurrency"),
+        ({"max_concurrency": -1}, ValueError, "max_concurrency"),
+        ({"max_concurrency": None}, TypeError, "max_concurrency"),
+        ({"max_concurrency": 1.5}, TypeError, "max_concurrency"),
+        ({"max_gap_bytes": None}, TypeError, "max_gap_bytes"),
+        ({"max_coalesced_bytes": "16"}, TypeError, "max_coalesced_bytes"),
+    ],
+    ids=str,
+)
+async def test_get_ranges_names_the_bad_knob(
+    slow: SlowDictStore, knobs: dict[str, object], error: type[Exception], name: str
+) -> None:
+    slow.data = {"v": bytes(10)}
+    with pytest.raises(error, match=name):
+        _ = [
+            x
+            async for x in slow.get_ranges(
+                "v",
+                [RangeByteRequest(0, 1)],
+                prototype=buffer_prototype,
+                **knobs,  # type: ignore[arg-type]
+            )
+        ]
+    assert slow.gets == [], "a fetch started before the knobs were checked"
+
+
+async def test_get_ranges_of_no_ranges_yields_nothing_whatever_the_key_and_knobs(
+    slow: SlowDictStore,
+) -> None:
+    # zarr-python returns before it looks at the key or the knobs; only the key rule,
+    # stricter here, still applies.
+    batches = [
+        x async for x in slow.get_ranges("nope", [], prototype=buffer_prototype, max_concurrency=0)
+    ]
+    assert batches == []
+    assert slow.gets == []
+
+
+async def test_get_ranges_reports_a_bad_range_type_in_a_group(slow: SlowDictStore) -> None:
+    slow.data = {"v": bytes(10)}
+    with pytest.raises(BaseExceptionGroup) as info:
+        _ = [
+            x
+            async for x in slow.get_ranges(
+                "v",
+                [RangeByteRequest(0, 1), (0, 1)],  # type: ignore[list-item]
+                prototype=buffer_prototype,
+            )
+        ]
+    assert info.group_contains(TypeError, match="Unexpected byte_range"), info.value.exceptions
+
+
+async def test_get_partial_values_raises_a_get_cancelled_from_inside(
+    slow: SlowDictStore,
+) -> None:
+    class CancelledInsideStore(SlowDictStore):
+        async def get(
+            self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+        ) -> AnyBuffer | None:
+            if key == "b":
+                # Awaits a future something else cancelled: not the caller's cancellation.
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future
+            return await super().get(key, prototype, byte_range)
+
+    store = CancelledInsideStore()
+    store.data = {"a": b"1", "b": b"2", "c": b"3"}
+    # Before, "b" came back as None: a missing key.
+    with pytest.raises(asyncio.CancelledError):
+        await store.get_partial_values(buffer_prototype, [(k, None) for k in "abc"])
 
 
 def test_store_cannot_be_instantiated_without_the_abstract_methods() -> None:

@@ -377,3 +377,80 @@ def test_a_worker_takes_posted_jobs_one_at_a_time(monkeypatch: pytest.MonkeyPatc
     dispatcher._drain()
     assert ran == [0, 1, 2, 3, 4]
     assert batches == [1, 1, 1, 1, 1]
+
+
+class _NoThreads:
+    """A stand-in for the shared pool: workers are not started, the test drains by hand."""
+
+    def submit(self, fn: Any) -> None:
+        pass
+
+
+class _Halt(BaseException):
+    """Not an Exception, so ``except Exception`` lets it through."""
+
+
+@pytest.mark.parametrize("error", [_Halt, SystemExit], ids=lambda e: e.__name__)
+async def test_a_posted_job_raising_a_base_exception_neither_kills_its_worker_nor_its_batch(
+    monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    def halt() -> None:
+        raise error("not an Exception")
+
+    monkeypatch.setattr(_threads, "shared_executor", _NoThreads)
+    dispatcher = ThreadDispatcher(max_workers=1)
+    # One batch: two calls, then the posted job, which ends a batch.
+    first, second = dispatcher.start(lambda: 1), dispatcher.start(lambda: 2)
+    dispatcher.post(halt)
+    after: list[str] = []
+    dispatcher.post(partial(after.append, "ran"))
+    # Before, the error left the worker here: the calls' results were lost (their callers
+    # waited forever) and the worker stayed counted, so no worker ever started again.
+    dispatcher._drain()
+    assert after == ["ran"], "the queue stopped at the job that raised"
+    assert dispatcher._workers == 0, "the worker that ran the job is still counted"
+    assert await asyncio.gather(first, second) == [1, 2]
+
+
+async def test_a_call_raising_stop_iteration_fails_as_runtime_error_rather_than_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # asyncio refuses StopIteration as a future's exception (TypeError); raised in the
+    # delivery callback, that left this and every later call of the batch unresolved.
+    def stop() -> None:
+        raise StopIteration("exhausted")
+
+    monkeypatch.setattr(_threads, "shared_executor", _NoThreads)
+    dispatcher = ThreadDispatcher(max_workers=1)
+    stopped, later = dispatcher.start(stop), dispatcher.start(lambda: 2)
+    dispatcher._drain()
+    await asyncio.sleep(0)  # the delivery queued by the worker runs before this resumes
+    assert later.done(), "a call after the StopIteration was lost"
+    assert later.result() == 2
+    error = stopped.exception()
+    assert isinstance(error, RuntimeError)
+    assert isinstance(error.__cause__, StopIteration)
+
+
+async def test_a_batched_call_failing_with_stop_iteration_fails_as_runtime_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def job(calls: list[Any]) -> BatchResult:
+        errors: dict[int, BaseException] = {
+            i: StopIteration(x) for i, (_future, x) in enumerate(calls) if x < 0
+        }
+        return [x for _future, x in calls], errors
+
+    monkeypatch.setattr(_threads, "shared_executor", _NoThreads)
+    dispatcher = ThreadDispatcher(max_workers=1)
+    batcher = CallBatcher(dispatcher, job)
+    alone = batcher.submit(1)  # nothing under way: goes at once, alone
+    stopped, later = batcher.submit(-1), batcher.submit(3)  # gathered into one job
+    dispatcher._drain()
+    await asyncio.sleep(0)  # delivers `alone`, then hands the gathered job over
+    dispatcher._drain()
+    await asyncio.sleep(0)
+    assert alone.result() == 1
+    assert later.done(), "a call after the StopIteration was lost"
+    assert later.result() == 3
+    assert isinstance(stopped.exception(), RuntimeError)

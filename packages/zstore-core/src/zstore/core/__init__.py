@@ -37,6 +37,7 @@ from zstore.core._store import (
     READ_ONLY_MESSAGE,
     Store,
     coalesce_ranges,
+    validate_range_options,
 )
 from zstore.core._store_path import ANY_ACCESS_MODE, AccessModeLiteral, StorePath
 from zstore.core._threads import BatchResult, CallBatcher, ThreadDispatcher, shared_executor
@@ -72,4 +73,5 @@ __all__ = [
     "shared_executor",
     "store_resolvers",
     "validate_key",
+    "validate_range_options",
 ]

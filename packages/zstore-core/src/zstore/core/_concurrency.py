@@ -75,6 +75,29 @@ def concurrency_limit(limit: int | None = None) -> int:
     return _positive(parsed, f"environment variable {ENV_VAR}")
 
 
+class _CallCancelled(Exception):
+    """Carries the CancelledError of a call whose worker nobody cancelled.
+
+    A call can end in CancelledError without its caller being cancelled: it awaited a
+    future or task that something else cancelled. Raised as itself, that error would end
+    the worker task as *cancelled*, which ``asyncio.wait(FIRST_EXCEPTION)`` does not count
+    as a failure and which looks exactly like the cancellations this module makes itself,
+    so the call's slot would stay ``None`` (a "missing key" to ``get_partial_values``).
+    Wrapped, it is a failure like any other and is raised to the caller, as
+    ``asyncio.gather`` raises a child's cancellation.
+    """
+
+    def __init__(self, error: asyncio.CancelledError) -> None:
+        super().__init__()
+        self.error = error
+
+
+def _being_cancelled() -> bool:
+    """Whether something asked to cancel the running task (as opposed to an awaited one)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def concurrent_map(
     items: Iterable[T],
     func: Callable[[T], Awaitable[R]],
@@ -101,10 +124,14 @@ async def concurrent_map(
 
     Raises
     ------
-    Exception
+    BaseException
         The first exception raised by a call, as itself (not wrapped in a group). The calls
         still in flight are cancelled and no further items are started. If the caller is
         cancelled, every worker is cancelled too.
+    asyncio.CancelledError
+        Also when a call ends in CancelledError although the caller was not cancelled (it
+        awaited something another task cancelled), as ``asyncio.gather`` does: such a call
+        is a failure, never a result.
     """
     work = list(items)
     n_workers = min(concurrency_limit(limit), len(work))
@@ -123,7 +150,12 @@ async def concurrent_map(
         while next_index < len(work):
             index = next_index
             next_index += 1
-            results[index] = await func(work[index])
+            try:
+                results[index] = await func(work[index])
+            except asyncio.CancelledError as error:
+                if _being_cancelled():
+                    raise  # the caller's cancellation, passed on by the finally below
+                raise _CallCancelled(error) from None
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(n_workers)]
     try:
@@ -141,6 +173,8 @@ async def concurrent_map(
     failures = [t.exception() for t in tasks if not t.cancelled()]
     for failure in failures:
         if failure is not None:
+            if isinstance(failure, _CallCancelled):
+                raise failure.error
             raise failure
     return results
 
@@ -172,10 +206,13 @@ async def concurrent_as_completed(
 
     Raises
     ------
-    Exception
+    BaseException
         The first exception raised by a call, as itself. The calls still in flight are
         cancelled; so are they when the consumer stops iterating (``aclose``) or is
         cancelled.
+    asyncio.CancelledError
+        Also when a call ends in CancelledError although the consumer was not cancelled,
+        as in :func:`concurrent_map`.
     """
     work = list(items)
     n_workers = min(concurrency_limit(limit), len(work))
@@ -189,7 +226,14 @@ async def concurrent_as_completed(
             next_index += 1
             try:
                 result = await func(work[index])
-            except Exception as error:
+            except asyncio.CancelledError as error:
+                if _being_cancelled():
+                    raise  # the consumer's cancellation or aclose, from the finally below
+                done.put_nowait((None, error))
+                return
+            except BaseException as error:
+                # Every failure must reach the queue: the consumer waits for one entry per
+                # item and would wait forever for a call that ended without one.
                 done.put_nowait((None, error))
                 return
             done.put_nowait((result, None))

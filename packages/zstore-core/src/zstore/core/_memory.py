@@ -19,6 +19,7 @@ from zstore.core._store import (
     READ_ONLY_MESSAGE,
     Store,
     _missing_key,
+    validate_range_options,
 )
 
 if TYPE_CHECKING:
@@ -129,6 +130,16 @@ class _State:
         self.sizes: dict[str, int] = {}
         self.reindex()
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Buffer]]]:
+        # A store pickles its state, not its dict (see MemoryStore.__getstate__), and the
+        # state pickles as a copy of the dict taken under the lock: a writer on another
+        # thread cannot change the dict while pickle walks it. Stores over one dict share
+        # this state object, so pickle's memo writes the copy once and every store in the
+        # same pickle unpickles over the same new dict, as zarr-python's stores do.
+        with self.lock:
+            snapshot = dict(self.data)
+        return _unpickled_data, (snapshot,)
+
     def reindex(self) -> None:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
         self.index = SortedKeys(self.data)
@@ -138,9 +149,11 @@ class _State:
     def sync(self) -> None:
         """Bring the index up to date before a listing (caller holds the lock).
 
-        Moves pending keys in, and rebuilds everything if the dict was changed behind the
-        store's back. Only a change in the number of keys is detectable cheaply; see the
-        README for what that means for code that mutates a store's dict directly.
+        Moves pending keys in, and rebuilds everything if the number of keys shows that the
+        dict was changed behind the store's back. A change that keeps the count is caught
+        later, if at all, by the listing that meets a key the dict no longer holds (see
+        ``keys_with_prefix``, ``children``, ``is_empty``, ``pop_directory``); the README
+        says what is and is not seen.
         """
         if len(self.data) != len(self.sizes):
             self.reindex()
@@ -153,6 +166,58 @@ class _State:
                 for key in sorted(pending):
                     index.add(key)
             self.pending.clear()
+
+    # Each listing below checks the keys it reports against the dict, and rebuilds the
+    # index when one is gone. The count check of ``sync`` cannot see a direct rename (one
+    # key out, one in), and later store writes keep the count consistent, so without this
+    # a stale key would be listed, and survive delete_dir, for as long as the store lives.
+    # One dict lookup per key reported, none on the get and set paths.
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """The keys starting with ``prefix``, sorted (caller holds the lock)."""
+        self.sync()
+        keys = self.index.with_prefix(prefix) if prefix else list(self.index)
+        if not all(map(self.data.__contains__, keys)):
+            self.reindex()
+            keys = self.index.with_prefix(prefix) if prefix else list(self.index)
+        return keys
+
+    def children(self, directory: str) -> list[str]:
+        """The names directly under ``directory`` (caller holds the lock)."""
+        self.sync()
+        try:
+            return self.index.children(directory, self.data)
+        except KeyError:
+            self.reindex()
+            return self.index.children(directory)
+
+    def is_empty(self, directory: str) -> bool:
+        """Whether no key lies under ``directory`` (caller holds the lock)."""
+        self.sync()
+        if directory == "":
+            return len(self.sizes) == 0  # sync made the count agree with the dict's
+        first = self.index.first_with_prefix(directory)
+        if first is not None and first not in self.data:
+            self.reindex()
+            first = self.index.first_with_prefix(directory)
+        return first is None
+
+    def pop_directory(self, directory: str) -> None:
+        """Delete every key under ``directory``, which is not ``""`` (caller holds the
+        lock)."""
+        self.sync()
+        data, sizes = self.data, self.sizes
+        lost = False
+        for key in self.index.pop_prefix(directory):
+            if data.pop(key, _MISSING) is _MISSING:
+                lost = True
+            del sizes[key]
+        if lost:
+            # The index was stale, so the dict may hold keys under directory it never saw.
+            self.reindex()
+            sizes = self.sizes  # a new table
+            for key in self.index.pop_prefix(directory):
+                del data[key], sizes[key]
 
     def put(self, key: str, value: Buffer, size: int) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
@@ -176,6 +241,17 @@ class _State:
             if len(self.pending) > 2 * len(self.sizes) + 1024:
                 # Set-delete cycles with no listing in between would grow the list forever.
                 self.sync()
+
+
+_MISSING = object()
+
+
+def _unpickled_data(data: dict[str, Buffer]) -> dict[str, Buffer]:
+    """The dict of unpickled stores: its values are new copies, read-only like every copy
+    a store makes."""
+    for value in data.values():
+        _freeze(value.as_array_like())
+    return data
 
 
 _registry_lock = threading.Lock()
@@ -216,9 +292,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     - Safe to use from many threads and coroutines at once: a lock makes each mutation and
       each listing atomic.
     - Buffers passed in ``store_dict`` are stored as they are (the caller's responsibility).
-      Mutating the dict directly while stores use it is detected only when it changes the
-      number of keys (the index is then rebuilt on the next operation); replacing a value,
-      or one key by another, directly in the dict is not seen by the index.
+      Mutating the dict directly while stores use it is noticed when it changes the number
+      of keys, or when a listing, ``is_empty`` or ``delete_dir`` meets a key the dict no
+      longer holds; the index is then rebuilt. A key added under a name no listing has
+      visited since, and a value replaced by one of another size (``getsize_prefix``), go
+      unnoticed until then. See the README.
     """
 
     supports_writes: bool = True
@@ -257,9 +335,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # The lock and the registry entry cannot travel: pickle the data and the flags.
+        # The lock and the registry entry cannot travel: the data and the flags do. The
+        # shared state stands for the data; it pickles as a copy of the dict (_State's
+        # __reduce__) and unpickles as that dict.
         return {
-            "store_dict": dict(self._store_dict),
+            "store_dict": self._state,
             "read_only": self._read_only,
             "is_open": self._is_open,
         }
@@ -267,9 +347,6 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(store_dict=state["store_dict"], read_only=state["read_only"])  # type: ignore[misc]
         self._is_open = state["is_open"]
-        # The unpickled values are this store's own copies: read-only, like every copy.
-        for value in self._store_dict.values():
-            _freeze(value.as_array_like())
 
     # ------------------------------------------------------------------ reads
 
@@ -349,8 +426,12 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
         # docstring inherited
         # Every range of an in-memory value is a view of one lookup: a single batch, with
-        # nothing to coalesce, so the gap, size and concurrency budgets do not apply.
+        # nothing to coalesce, so the gap, size and concurrency budgets only get checked,
+        # so that a call fails here exactly where it fails on every other store.
         validate_key(key)
+        if not byte_ranges:
+            return  # as Store.get_ranges (and zarr-python): nothing asked, nothing checked
+        validate_range_options(max_concurrency, max_gap_bytes, max_coalesced_bytes)
         if not self._is_open:
             await self._open()
         value = self._lookup(key)  # one lookup: the value cannot change under the views
@@ -363,10 +444,15 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # slice checks and a call per range would only repeat work.
         array, size = value.as_array_like(), len(value)
         batch: list[tuple[int, Buffer | None]] = []
-        for i, byte_range in enumerate(byte_ranges):
-            start, stop = normalize_byte_range(byte_range, size)
-            batch.append((i, wanted(array[start:stop])))
-        if batch:
+        try:
+            for i, byte_range in enumerate(byte_ranges):
+                start, stop = normalize_byte_range(byte_range, size)
+                batch.append((i, wanted(array[start:stop])))
+        except Exception as error:
+            # A bad request fails its fetch in Store.get_ranges, which reports it in the
+            # group like any other failed fetch: the same here.
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+        if batch:  # byte_ranges may be an empty iterator that `not` could not see through
             yield batch
 
     async def exists(self, key: str) -> bool:
@@ -463,11 +549,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 state.data.clear()
                 state.reindex()
                 return
-            state.sync()
-            data, sizes = state.data, state.sizes
-            for key in state.index.pop_prefix(directory):
-                data.pop(key, None)
-                del sizes[key]
+            state.pop_directory(directory)
 
     async def clear(self) -> None:
         # docstring inherited
@@ -484,10 +566,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         directory = normalize_prefix(prefix)
         state = self._state
         with state.lock:
-            state.sync()
-            if directory == "":
-                return len(state.sizes) == 0
-            return not state.index.any_with_prefix(directory)
+            return state.is_empty(directory)
 
     def list(self) -> AsyncIterator[str]:
         # docstring inherited
@@ -510,12 +589,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
         state = self._state
         with state.lock:
-            state.sync()
-            return state.index.with_prefix(prefix) if prefix else list(state.index)
+            return state.keys_with_prefix(prefix)
 
     async def _children(self, prefix: str) -> Sequence[str]:
         directory = normalize_prefix(prefix)
         state = self._state
         with state.lock:
-            state.sync()
-            return state.index.children(directory)
+            return state.children(directory)

@@ -15,7 +15,7 @@ from bisect import bisect_left, insort
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Container, Iterable, Iterator
 
 __all__ = ["SortedKeys", "prefix_end"]
 
@@ -159,17 +159,37 @@ class SortedKeys:
         """Return the keys starting with ``prefix``, sorted."""
         return self.range(prefix, prefix_end(prefix))
 
+    def first_with_prefix(self, prefix: str) -> str | None:
+        """The smallest key starting with ``prefix``, or None if there is none."""
+        i, j = self._locate(prefix)
+        if i == len(self._blocks):
+            return None
+        key = self._blocks[i][j]
+        return key if key.startswith(prefix) else None
+
     def any_with_prefix(self, prefix: str) -> bool:
         """Whether some key starts with ``prefix``."""
-        i, j = self._locate(prefix)
-        return i < len(self._blocks) and self._blocks[i][j].startswith(prefix)
+        return self.first_with_prefix(prefix) is not None
 
-    def children(self, directory: str) -> list[str]:
+    def children(self, directory: str, present: Container[str] | None = None) -> list[str]:
         """Return the names directly under ``directory`` (``""`` or ending in ``/``).
 
         A key ``directory + "a"`` gives ``a``; keys ``directory + "b/..."`` give ``b`` once.
         After finding a sub-directory the search jumps past all of its keys with one bisect,
         so the cost is O((log n) * names + leaf keys), not O(keys under ``directory``).
+
+        Parameters
+        ----------
+        directory : str
+            ``""`` or a prefix ending in ``/``.
+        present : Container of str, optional
+            If given, every key the search looks at must be in it. A sub-directory's name
+            rests on one key only, so the owner cannot check the names afterwards.
+
+        Raises
+        ------
+        KeyError
+            If a key the search looked at is not in ``present``, naming the key.
         """
         out: list[str] = []
         seen: set[str] = set()
@@ -184,6 +204,8 @@ class SortedKeys:
             key = block[j]
             if not key.startswith(directory):
                 break
+            if present is not None and key not in present:
+                raise KeyError(key)
             slash = key.find("/", cut)
             if slash < 0:
                 name = key[cut:]

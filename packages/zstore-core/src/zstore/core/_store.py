@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 from abc import ABC, abstractmethod
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Literal
 
 from zstore.core._byte_request import RangeByteRequest
@@ -30,6 +31,7 @@ __all__ = [
     "READ_ONLY_MESSAGE",
     "Store",
     "coalesce_ranges",
+    "validate_range_options",
 ]
 
 READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
@@ -47,8 +49,49 @@ def _missing_key(key: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, "no such key in the store", key)
 
 
+def validate_range_options(
+    max_concurrency: int, max_gap_bytes: float, max_coalesced_bytes: float
+) -> int:
+    """Check the knobs of ``get_ranges`` before any fetch, naming the one at fault.
+
+    zarr-python 3.4.2 accepts any gap and size (its rule is applied as written, see
+    :func:`coalesce_ranges`), so they are only checked to be numbers. A concurrency below 1
+    is refused: zarr-python raises for a negative one and waits forever for 0.
+
+    Parameters
+    ----------
+    max_concurrency : int
+        The most fetches in flight; an int >= 1.
+    max_gap_bytes, max_coalesced_bytes : int or float
+        The coalescing budgets; any number.
+
+    Returns
+    -------
+    int
+        ``max_concurrency`` as an int.
+
+    Raises
+    ------
+    TypeError
+        If a knob has the wrong type, naming it.
+    ValueError
+        If ``max_concurrency`` is below 1.
+    """
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, Integral):
+        raise TypeError(f"max_concurrency must be an int, got {max_concurrency!r}")
+    if max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+    for name, value in (
+        ("max_gap_bytes", max_gap_bytes),
+        ("max_coalesced_bytes", max_coalesced_bytes),
+    ):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a number of bytes, got {value!r}")
+    return int(max_concurrency)
+
+
 def coalesce_ranges(
-    byte_ranges: Sequence[ByteRequest | None], *, max_gap: int, max_size: int
+    byte_ranges: Sequence[ByteRequest | None], *, max_gap: float, max_size: float
 ) -> list[list[int]]:
     """Group the indices of ``byte_ranges`` into fetches.
 
@@ -57,24 +100,30 @@ def coalesce_ranges(
     the gap from the group's end is at most ``max_gap`` and the merged span stays within
     ``max_size``. Every other request is a group of its own.
 
+    The rule is zarr-python 3.4.2's, applied as written to any budget: ``max_gap=0`` merges
+    only touching or overlapping ranges, a negative gap only ranges that overlap by more
+    than it, and a ``max_size`` of 0 or less leaves every non-empty range alone.
+
     Parameters
     ----------
     byte_ranges : sequence of ByteRequest or None
         The requests.
     max_gap : int
-        The largest gap in bytes bridged by a merge (bytes read and thrown away).
+        The largest gap in bytes bridged by a merge (bytes read and thrown away);
+        ``get_ranges``'s ``max_gap_bytes``.
     max_size : int
         The largest merged span in bytes; a single range larger than this is fetched alone.
+        ``get_ranges``'s ``max_coalesced_bytes``.
 
     Returns
     -------
     list of list of int
         Groups of input indices; each index appears in exactly one group.
+
+    See Also
+    --------
+    validate_range_options : the checks ``get_ranges`` makes of its knobs first.
     """
-    if max_gap < 0:
-        raise ValueError(f"max_gap must be >= 0, got {max_gap}")
-    if max_size < 1:
-        raise ValueError(f"max_size must be >= 1, got {max_size}")
     groups: list[list[int]] = []
     mergeable: list[tuple[int, int, int]] = []
     add = mergeable.append
@@ -388,10 +437,20 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
         BaseExceptionGroup
             As in zarr-python, failures surface as an exception group (handle them with
             ``except*``): a FileNotFoundError naming the key if it does not exist, or what
-            :meth:`get` raised. Fetches still in flight are cancelled.
+            :meth:`get` raised (a TypeError for a request of the wrong type). Fetches still
+            in flight are cancelled.
+        ValueError, TypeError
+            Raised as themselves, before any fetch: an invalid key, or a bad knob (see
+            :func:`validate_range_options`). As in zarr-python, an empty ``byte_ranges``
+            yields nothing without looking at the key's value or the knobs.
         """
         validate_key(key)
         requests = list(byte_ranges)
+        if not requests:
+            return
+        max_concurrency = validate_range_options(
+            max_concurrency, max_gap_bytes, max_coalesced_bytes
+        )
         groups = coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
         async def fetch(group: list[int]) -> list[tuple[int, Buffer | None]]:

@@ -104,6 +104,20 @@ _Job = tuple["Callable[[], Any]", "asyncio.Future[Any] | None", "asyncio.Abstrac
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 
+def _settable(error: BaseException) -> BaseException:
+    """``error`` as an asyncio future accepts it: StopIteration becomes a RuntimeError.
+
+    ``Future.set_exception`` refuses a StopIteration with a TypeError; raised in a delivery
+    callback, that would leave this call's caller and every later one of the batch waiting
+    forever. PEP 479 makes the same conversion for generators.
+    """
+    if isinstance(error, StopIteration):
+        wrapped = RuntimeError(f"a call on a worker thread raised StopIteration: {error!r}")
+        wrapped.__cause__ = error
+        return wrapped
+    return error
+
+
 def _deliver(outcomes: list[_Outcome]) -> None:
     """Set the results of one batch; runs on the event loop thread.
 
@@ -117,7 +131,7 @@ def _deliver(outcomes: list[_Outcome]) -> None:
         if ok:
             future.set_result(value)
         else:
-            future.set_exception(value)
+            future.set_exception(_settable(value))
     outcomes.clear()
 
 
@@ -188,7 +202,7 @@ class ThreadDispatcher:
     def post(self, func: Callable[[], object]) -> None:
         """Run ``func()`` on a worker thread, with no result: it delivers its own.
 
-        ``func`` must not raise; what it raises is dropped.
+        ``func`` must not raise; what it raises is dropped, ``BaseException`` included.
         """
         self._enqueue((func, None, None))
 
@@ -298,7 +312,11 @@ def _run_batch(batch: list[_Job]) -> dict[asyncio.AbstractEventLoop, list[_Outco
     while batch:
         func, future, loop = batch.pop(0)
         if future is None:  # posted: delivers its own results and does not raise
-            with contextlib.suppress(Exception):
+            # BaseException too: let out, it would leave the worker without releasing its
+            # place in the count (so with all places taken no worker would start again)
+            # and lose the results of the calls run before it in this batch. A pool
+            # thread has nobody to hand it to.
+            with contextlib.suppress(BaseException):
                 func()
             continue
         assert loop is not None  # set with the future by start()
@@ -444,7 +462,7 @@ class CallBatcher:
             if future.done():  # the caller was cancelled
                 continue
             if errors and i in errors:
-                future.set_exception(errors[i])
+                future.set_exception(_settable(errors[i]))
             else:
                 future.set_result(values[i])
         futures.clear()
