@@ -6,6 +6,9 @@ import asyncio
 import multiprocessing
 import os
 import pickle
+import shutil
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -187,6 +190,18 @@ def _child_write(data: bytes) -> None:
     asyncio.run(store.set("k", buf(b"child")))
 
 
+@pytest.mark.parametrize("mode", ["r", "r+"])
+async def test_a_pickled_store_keeps_the_rule_never_to_create_its_root(
+    root: Path, mode: str
+) -> None:
+    store = await LocalStore.open(root, mode=mode, read_only=mode == "r")  # type: ignore[arg-type]
+    clone = pickle.loads(pickle.dumps(store))
+    shutil.rmtree(root)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        await clone.exists("k")  # 0.1.6: the r+ clone made the root again
+    assert not root.exists()
+
+
 async def test_move(tmp_path: Path, root: Path) -> None:
     store = LocalStore(root)
     await store.set("a/k", buf(b"v"))
@@ -210,6 +225,53 @@ def test_root_is_absolute_and_equality_ignores_spelling(
     assert LocalStore("rel") == LocalStore(tmp_path / "rel")
     assert LocalStore("rel") != LocalStore("other")
     assert str(LocalStore(tmp_path)) == f"file://{tmp_path.as_posix()}"
+
+
+def test_set_sync_flushes_when_asked(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    LocalStore(root, fsync=True).set_sync("a/k", buf(b"v"))
+    assert len(flushed) == 2, "set_sync must flush the file and its directory"  # 0.1.6: 0
+    flushed.clear()
+    LocalStore(root).set_sync("a/k", buf(b"w"))
+    assert flushed == []
+    assert (root / "a" / "k").read_bytes() == b"w"
+
+
+# 0.1.6's set_sync passed fsync=False where the root descriptor goes: it opened the key's
+# directory beneath descriptor 0. A process whose descriptor 0 is a directory (stdin closed,
+# as in a daemon, and the number reused) wrote the key there. A child process, so that this
+# process's descriptor 0 is never touched.
+_SET_SYNC_CHILD = """
+import os, sys
+from zbuffer.cpu import Buffer
+from zstore.local import LocalStore
+other = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+os.dup2(other, 0)
+LocalStore(sys.argv[1]).set_sync("sub/key", Buffer.from_bytes(b"data"))
+"""
+
+
+def test_set_sync_writes_beneath_its_root_whatever_descriptor_0_is(
+    tmp_path: Path, root: Path
+) -> None:
+    other = tmp_path / "other"
+    (other / "sub").mkdir(parents=True)
+    (root / "sub").mkdir()
+    subprocess.run(
+        [sys.executable, "-c", _SET_SYNC_CHILD, str(root), str(other)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert listing(root) == ["sub/key"]
+    assert listing(other) == [], "set_sync wrote into the directory at descriptor 0"
 
 
 async def test_sync_methods(root: Path) -> None:
@@ -265,9 +327,18 @@ async def test_get_ranges_many_dense_ranges_in_index_order(root: Path) -> None:
     )
     assert [i for i, _ in pairs] == list(range(len(requests)))
     assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]
-    with pytest.raises(ValueError, match="max_gap"):
+    # zarr-python's rule applied as written (zstore-core 0.1.5): a negative gap merges only
+    # ranges that overlap by more than it; the answers stay the same.
+    pairs = sorted(
         await _pairs(
             store.get_ranges("shard", requests, prototype=buffer_prototype, max_gap_bytes=-1)
+        ),
+        key=lambda pair: pair[0],
+    )
+    assert [b.to_bytes() for _, b in pairs] == [data[s : s + 100] for s in starts]
+    with pytest.raises(ValueError, match="max_concurrency"):
+        await _pairs(
+            store.get_ranges("shard", requests, prototype=buffer_prototype, max_concurrency=0)
         )
 
 

@@ -168,6 +168,31 @@ def open_root_fd(root: str) -> int:
     return os.open(root, _O_DIR)
 
 
+def is_root_fd_of(fd: int, root: str) -> bool:
+    """Whether the descriptor ``fd`` is still the directory the path ``root`` names."""
+    try:
+        held = os.fstat(fd)
+        current = os.stat(root)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+
+
+def _root_removed(root_fd: int) -> bool:
+    """Whether the directory behind the store's ``root_fd`` has been removed.
+
+    Another program may remove the root (and make a new one at the same path) while a
+    store is open; lookups beneath the old descriptor then find nothing, although the path
+    names a directory full of keys. Asked only when a lookup through ``root_fd`` found
+    nothing (one ``fstat`` per miss, nothing per hit). A removed directory has no links
+    left.
+    """
+    try:
+        return os.fstat(root_fd).st_nlink == 0
+    except OSError:  # pragma: no cover - the store never closes a descriptor in use
+        return True
+
+
 def check_key(key: str) -> str:
     """Validate ``key`` with zstore.core's rule (plus, on Windows only, one reservation).
 
@@ -232,16 +257,19 @@ def _open_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> i
     such a link's contents are no keys of this store, so listings see nothing there and
     ``delete_dir`` deletes nothing there.
     """
-    rel = directory[:-1] if directory else "."
-    if _openat2 is not None and root_fd >= 0:
+    # The root itself is opened by its path: "." beneath the descriptor would open a root
+    # removed since the store opened it, rather than the directory now at the path.
+    if _openat2 is not None and root_fd >= 0 and directory:
+        rel = directory[:-1]
         try:
             return _openat2(root_fd, rel, _O_DIR)
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not _root_removed(root_fd):
                 return None
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise PermissionError(exc.errno, exc.strerror, root + "/" + rel) from None
-            # EXDEV, ELOOP, ...: a link the kernel will not follow beneath the root
+            # EXDEV, ELOOP, ...: a link the kernel will not follow beneath the root; or a
+            # miss beneath a removed root: look the directory up by path.
     path = root + "/" + directory[:-1] if directory else root
     try:
         fd = os.open(path, _O_DIR)
@@ -356,8 +384,9 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
 
     With openat2 the kernel confines the one path walk of the open (RESOLVE_BENEATH). A
     link it will not follow beneath the root (EXDEV, ELOOP: e.g. an absolute link that may
-    still land inside the root) takes the slow path: a plain open, then a check of where
-    the opened file really is.
+    still land inside the root), or a miss beneath a root descriptor whose directory was
+    removed, takes the slow path: a plain open, then a check of where the opened file
+    really is.
     """
     if _openat2 is not None and root_fd >= 0:
         try:
@@ -365,8 +394,11 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
         except OSError as exc:
             code = exc.errno
             if code in (errno.ENOENT, errno.ENOTDIR):
-                return None
-            if code in (errno.EACCES, errno.EPERM):
+                if not _root_removed(root_fd):
+                    return None
+                # The root was removed (and perhaps made again) under the store: look the
+                # key up by path, as the store does for every other lookup.
+            elif code in (errno.EACCES, errno.EPERM):
                 raise PermissionError(code, exc.strerror, key) from None
             # EXDEV, ELOOP, EAGAIN, ...: let the slow path decide
     path = root + "/" + key
@@ -505,6 +537,8 @@ def _open_parent(
     except FileNotFoundError:
         if not create:
             return None
+        if not parent:
+            raise  # the root itself is gone: never made here (write_file says so)
         _make_dirs(root, real_root, key, parent)
         dfd = os.open(dpath, _O_DIR)
     except NotADirectoryError:
@@ -539,9 +573,21 @@ def _make_dirs(root: str, real_root: str, key: str, parent: str) -> None:
             raise _not_a_directory(root, key) from None
         fd = _open_dir(root, real_root, sub + "/")
         if fd is None:
-            if os.path.isdir(path):
-                raise _escape_error(key, os.path.realpath(path), real_root)
-            raise _not_a_directory(root, key)
+            real = os.path.realpath(path)
+            if os.path.isdir(path) and not _inside(real, real_root):
+                raise _escape_error(key, real, real_root)
+            if _file_in_the_way(root, key) is not None:
+                raise _not_a_directory(root, key)
+            if os.path.islink(path) and not os.path.exists(path):
+                raise NotADirectoryError(
+                    errno.ENOTDIR,
+                    f"cannot write key {key!r}: {sub!r} is a dangling symbolic link; remove "
+                    "it or point it at a directory inside the store",
+                    path,
+                )
+            # Made (or found) a moment ago and gone now: a concurrent delete pruned it
+            # (0.1.6 reported this as a file in the way). write_file retries.
+            raise FileNotFoundError(errno.ENOENT, "directory vanished", path)
         os.close(fd)
 
 
@@ -552,6 +598,93 @@ def _is_a_directory(root: str, key: str) -> IsADirectoryError:
         f"delete_dir({key!r}) first",
         root + "/" + key,
     )
+
+
+def _refuse_link_to_directory(root: str, key: str, name: str, dfd: int) -> None:
+    """Raise IsADirectoryError if ``name`` in ``dfd`` is a symbolic link to a directory.
+
+    Renaming over such a link replaces the link itself, so a write would silently take
+    away every key under ``key/`` that the link made visible, where the same write over a
+    real directory is refused. One ``lstat`` per write; the target is only looked at.
+    """
+    try:
+        if not stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode):
+            return
+        if not stat.S_ISDIR(os.stat(name, dir_fd=dfd).st_mode):
+            return
+    except OSError:
+        return  # missing, dangling or a link loop: no keys behind it, replaced as a key
+    raise IsADirectoryError(
+        errno.EISDIR,
+        f"cannot write key {key!r}: it is a symbolic link to a directory, whose files are "
+        f"keys under {key + '/'!r}; delete_dir({key!r}) first (it removes the link, never "
+        "its target)",
+        root + "/" + key,
+    )
+
+
+def _remove_if_empty(root: str, key: str, name: str, dfd: int) -> None:
+    """Remove the directory ``name`` (in ``dfd``) standing where ``key`` goes, if empty.
+
+    An empty directory holds no keys (listings do not show it: another program or a crash
+    left it), so it must not block writing the key; one holding anything does.
+
+    Raises
+    ------
+    IsADirectoryError
+        If the directory is not empty; the error names the key.
+    """
+    try:
+        os.rmdir(name, dir_fd=dfd)
+    except FileNotFoundError:
+        pass  # removed meanwhile: nothing in the way any more
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise _is_a_directory(root, key) from None
+        raise
+
+
+def _replace(root: str, key: str, tmp: str, name: str, dfd: int) -> None:
+    """Rename the temporary file ``tmp`` over ``name``, both in the directory ``dfd``."""
+    _refuse_link_to_directory(root, key, name, dfd)
+    for attempt in range(2):
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            return
+        except IsADirectoryError:
+            pass
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        if attempt:
+            break  # a directory was made there again between the rmdir and the rename
+        _remove_if_empty(root, key, name, dfd)
+    raise _is_a_directory(root, key)
+
+
+def _link_new(root: str, key: str, tmp: str, name: str, dfd: int) -> bool:
+    """Hard-link ``tmp`` to ``name`` unless ``name`` exists; False if a key is there.
+
+    link() fails with EEXIST if the name exists, whoever created it: exactly one of many
+    racing processes wins, and the winner's value appears whole.
+    """
+    for _ in range(3):
+        try:
+            os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            return True
+        except FileExistsError:
+            try:
+                mode = os.lstat(name, dir_fd=dfd).st_mode
+            except FileNotFoundError:
+                continue  # removed meanwhile: try the link again
+            if stat.S_ISLNK(mode):
+                _refuse_link_to_directory(root, key, name, dfd)
+            if not stat.S_ISDIR(mode):
+                return False
+            _remove_if_empty(root, key, name, dfd)
+    # Only when other writers keep making a directory (or entries keep coming and going)
+    # there faster than this can take the name.
+    raise _is_a_directory(root, key)
 
 
 def _write_all(fd: int, view: memoryview) -> None:
@@ -585,25 +718,13 @@ def _write_once(  # noqa: PLR0917 - private, called from one place
             finally:
                 os.close(fd)
             if exclusive:
-                # link() fails with EEXIST if the name exists, whoever created it: exactly
-                # one of many racing processes wins, and the winner's value appears whole.
                 try:
-                    os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
-                except FileExistsError:
-                    if stat.S_ISDIR(os.lstat(name, dir_fd=dfd).st_mode):
-                        raise _is_a_directory(root, key) from None
-                    return False
+                    if not _link_new(root, key, tmp, name, dfd):
+                        return False
                 finally:
                     os.unlink(tmp, dir_fd=dfd)
             else:
-                try:
-                    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-                except IsADirectoryError:
-                    raise _is_a_directory(root, key) from None
-                except OSError as exc:
-                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                        raise _is_a_directory(root, key) from None
-                    raise
+                _replace(root, key, tmp, name, dfd)
             if fsync:
                 os.fsync(dfd)
         except BaseException:
@@ -640,9 +761,13 @@ def write_file(
     Raises
     ------
     IsADirectoryError
-        If the key names a directory of other keys.
+        If the key names a directory that is not empty, or a symbolic link to a directory
+        (an empty directory is removed and the key written).
     NotADirectoryError
         If a prefix of the key is itself a key.
+    FileNotFoundError
+        If the store root no longer exists, or the key's directory was removed by
+        concurrent deletes at every attempt; the error names the key.
     PermissionError
         If the directory cannot be written (as itself).
 
@@ -656,8 +781,23 @@ def write_file(
         except FileNotFoundError:
             # The directory (or our temporary file) was removed under us by a concurrent
             # delete/delete_dir pruning it: the delete happened first, so write again.
+            # Unless the root itself went: then the error says so, naming the key.
+            if root_fd >= 0 and _root_removed(root_fd):
+                root_fd = -1  # a new root at the same path is reached by path from now on
+            if not os.path.isdir(root):
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    f"cannot write key {key!r}: the store root {root!r} no longer exists "
+                    "(removed while the store was open); close() the store to open it again",
+                    root + "/" + key,
+                ) from None
             if attempt == _WRITE_ATTEMPTS - 1:
-                raise
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    f"cannot write key {key!r}: its directory was removed by concurrent "
+                    f"deletes {_WRITE_ATTEMPTS} times in a row",
+                    root + "/" + key,
+                ) from None
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP) and exclusive:
                 # A file system without hard links (FAT, some FUSE mounts): fall back to an
@@ -756,21 +896,23 @@ def _walk(
     visit: Callable[[str, os.DirEntry[str], bool], bool],
     *,
     first_filter: str = "",
-    checked: bool = False,
+    real_start: str | None = None,
 ) -> None:
     """Depth-first walk of the files under the directory ``start`` (``""`` or ``"a/b/"``).
 
     Calls ``visit(key, entry, followed)`` for every file that is a key (temporary files,
     special files and links leading outside the root are skipped); the walk stops as soon
-    as ``visit`` returns True. Directories reached through a symlink are walked once, and
-    never when the link points back to a directory on the current path (a cycle).
+    as ``visit`` returns True. Directories reached through a symlink are walked, but never
+    when the link points back to a directory on the current walk path, or to one of their
+    parents (a cycle, even through several links: ``x/l -> ../y`` and ``y/m -> ../x``).
     ``first_filter`` keeps only top-level names starting with it (for list_prefix).
-    ``checked``: the caller already knows ``start`` is a directory inside the root.
+    ``real_start``: the real path of ``start``, when the caller already knows it is a
+    directory inside the root.
     """
     base = real_base = real_root
-    if checked:
+    if real_start is not None:
         base = root + "/" + start[:-1] if start else root
-        real_base = real_root + "/" + start[:-1] if start else real_root
+        real_base = real_start
     elif start:
         # The start may lie behind links: walk from its real path, and not at all if that
         # is outside the root (links leading out hold no keys).
@@ -781,9 +923,16 @@ def _walk(
             base = real_base = _fd_real_path(fd, root + "/" + start[:-1])
         finally:
             os.close(fd)
-    stack: list[tuple[str, str, str, str]] = [(base, start, real_base, first_filter)]
+    # Each entry carries, besides its own real path, the real paths of the directories on
+    # its walk path in which a link was followed (``outer``). A directory's real path
+    # extends its parent's until a link is followed, so a link target that is one of these,
+    # or a parent of one, is a directory on the walk path or above it: following it again
+    # would loop. Strings only, no system call, and the tuple grows only at links.
+    stack: list[tuple[str, str, str, str, tuple[str, ...]]] = [
+        (base, start, real_base, first_filter, ())
+    ]
     while stack:
-        path, rel, real, name_filter = stack.pop()
+        path, rel, real, name_filter, outer = stack.pop()
         try:
             it = os.scandir(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -799,7 +948,7 @@ def _walk(
                     if visit(rel + name, entry, False):
                         return
                 elif entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, rel + name + "/", real + "/" + name, ""))
+                    stack.append((entry.path, rel + name + "/", real + "/" + name, "", outer))
                 elif entry.is_symlink():
                     target = _symlink_target(entry.path, real_root)
                     if target is None:
@@ -808,8 +957,12 @@ def _walk(
                     if not is_dir:
                         if visit(rel + name, entry, True):
                             return
-                    elif not _inside(real, target_real):
-                        stack.append((entry.path, rel + name + "/", target_real, ""))
+                    elif not _inside(real, target_real) and not any(
+                        _inside(seen, target_real) for seen in outer
+                    ):
+                        stack.append(
+                            (entry.path, rel + name + "/", target_real, "", (*outer, real))
+                        )
 
 
 def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
@@ -840,8 +993,11 @@ def list_keys(root: str, real_root: str, prefix: str) -> list[str]:
     return [key for key in keys if key.startswith(prefix)]
 
 
-def has_keys(root: str, real_root: str, directory: str, *, checked: bool = False) -> bool:
-    """Whether any key lies under ``directory`` (``""`` or ``"a/b/"``); stops at the first."""
+def has_keys(root: str, real_root: str, directory: str, *, real_start: str | None = None) -> bool:
+    """Whether any key lies under ``directory`` (``""`` or ``"a/b/"``); stops at the first.
+
+    ``real_start``: the directory's real path, if the caller knows it (see ``_walk``).
+    """
     found = False
 
     def visit(key: str, entry: os.DirEntry[str], followed: bool) -> bool:
@@ -849,7 +1005,7 @@ def has_keys(root: str, real_root: str, directory: str, *, checked: bool = False
         found = True
         return True
 
-    _walk(root, real_root, directory, visit, checked=checked)
+    _walk(root, real_root, directory, visit, real_start=real_start)
     return found
 
 
@@ -872,20 +1028,23 @@ def list_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> li
     fd = _open_dir(root, real_root, directory, root_fd)
     if fd is None:
         return []
+    path = root + "/" + directory[:-1] if directory else root
     try:
         # Scanning a descriptor, entries carry no joined path: about 20% cheaper.
         with os.scandir(fd) as it:
             entries = list(it)
+        # The common case is a directory of chunk files: one comprehension (the file type
+        # comes from the directory entry, no stat), then the rare cases separately.
+        names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+        if TMP_PREFIX in "\x00".join(names):  # one substring search instead of a loop
+            names = [name for name in names if not name.startswith(TMP_PREFIX)]
+        if len(names) == len(entries):
+            return names
+        # The directory may lie behind links: its subdirectories' walks start from its
+        # real path, so that their cycle checks compare real paths.
+        real = _fd_real_path(fd, path)
     finally:
         os.close(fd)
-    path = root + "/" + directory[:-1] if directory else root
-    # The common case is a directory of chunk files: one comprehension (the file type comes
-    # from the directory entry, no stat), then the rare cases separately.
-    names = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
-    if TMP_PREFIX in "\x00".join(names):  # one substring search instead of a loop
-        names = [name for name in names if not name.startswith(TMP_PREFIX)]
-    if len(names) == len(entries):
-        return names
     for entry in entries:
         name = entry.name
         if entry.is_file(follow_symlinks=False) or name.startswith(TMP_PREFIX):
@@ -893,12 +1052,13 @@ def list_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> li
         if entry.is_dir(follow_symlinks=False):
             # Our deletes never leave empty directories, but other programs (and crashed
             # writers' temporary files) can: list only directories that hold a key.
-            if has_keys(root, real_root, directory + name + "/", checked=True):
+            if has_keys(root, real_root, directory + name + "/", real_start=real + "/" + name):
                 names.append(name)
         elif entry.is_symlink():
             target = _symlink_target(path + "/" + name, real_root)
             if target is not None and (
-                not target[1] or has_keys(root, real_root, directory + name + "/", checked=True)
+                not target[1]
+                or has_keys(root, real_root, directory + name + "/", real_start=target[0])
             ):
                 names.append(name)
     return names
@@ -929,8 +1089,11 @@ def _unlink_all(dir_fd: int, names: list[str]) -> None:
                 pass  # removed meanwhile by someone else
             except (IsADirectoryError, PermissionError):
                 # A directory made meanwhile (Linux says EISDIR, POSIX allows EPERM).
-                if not stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
-                    raise
+                try:
+                    if not stat.S_ISDIR(os.lstat(name, dir_fd=dir_fd).st_mode):
+                        raise
+                except FileNotFoundError:
+                    continue
                 _remove_tree_at(dir_fd, name)
 
     helper = None
@@ -948,8 +1111,17 @@ def _remove_tree_at(parent_fd: int | None, path: str) -> None:
 
     Symbolic links are removed, never followed: the directory is opened with O_NOFOLLOW and
     everything inside is addressed relative to its descriptor, as ``shutil.rmtree`` does.
+
+    Everything a directory held when it was scanned is removed. What appears in it after
+    the scan (a concurrent ``set`` below it: its new key, or its temporary file) stays,
+    and so does the directory holding it: that write happened after this delete, and a
+    delete must not fail because of it. A directory that vanished meanwhile (a concurrent
+    delete pruned it) is skipped.
     """
-    fd = os.open(path, _O_TREE, dir_fd=parent_fd)
+    try:
+        fd = os.open(path, _O_TREE, dir_fd=parent_fd)
+    except FileNotFoundError:
+        return
     try:
         with os.scandir(fd) as it:
             entries = list(it)
@@ -962,7 +1134,14 @@ def _remove_tree_at(parent_fd: int | None, path: str) -> None:
         _unlink_all(fd, files)
     finally:
         os.close(fd)
-    os.rmdir(path, dir_fd=parent_fd)
+    try:
+        os.rmdir(path, dir_fd=parent_fd)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        # ENOTEMPTY (POSIX also allows EEXIST): written to after the scan, see above.
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
 
 
 def _remove_tree(path: str) -> None:
@@ -987,6 +1166,9 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
 
     Stale temporary files from crashed writers go too. The key ``directory[:-1]`` itself, if
     it is a file, is not under the directory and stays. Emptied ancestors are removed.
+
+    Every key under the directory when the call starts is removed; a key written under it
+    concurrently may survive (with the directories holding it), and never makes this fail.
     """
     if not directory:
         try:

@@ -24,6 +24,7 @@ from zstore.core import (
     coalesce_ranges,
     normalize_byte_range,
     normalize_prefix,
+    validate_range_options,
 )
 from zstore.local import _files
 from zstore.local._files import check_key
@@ -52,9 +53,15 @@ def _check_byte_range(byte_range: object) -> None:
 
 
 def _prepare(root: str, create: bool, root_fd: int) -> tuple[str, int]:
-    """Check the root (creating it if allowed); return its real path and a descriptor."""
+    """Check the root (creating it if allowed); return its real path and a descriptor.
+
+    ``root_fd`` (the descriptor of an earlier open, or -1) is returned again only while it
+    is still the directory at ``root``: a root removed, moved away or replaced since then
+    (by another program, say) gets a new descriptor, so ``close()`` and reuse always find
+    the directory the path names now.
+    """
     real_root = _files.prepare_root(root, create)
-    if root_fd < 0:
+    if root_fd < 0 or not _files.is_root_fd_of(root_fd, root):
         root_fd = _files.open_root_fd(root)
     return real_root, root_fd
 
@@ -254,22 +261,20 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         # Until opened we do not know the real path; abspath is right unless it has links.
         self._real_root = self._root
         # A descriptor of the root, for confined opens (openat2 RESOLVE_BENEATH); opened
-        # with the store. Descriptors are only closed when the store is garbage collected,
-        # so a read still running in a worker never sees its descriptor reused.
+        # with the store, and replaced by a reopen if the root was replaced meanwhile.
+        # Descriptors are only closed when the store is garbage collected, so a read still
+        # running in a worker never sees its descriptor reused for another file.
         self._root_fd = -1
         if not hasattr(self, "_fds"):
             self._fds: list[int] = []
             weakref.finalize(self, _close_all, self._fds)
 
     def _opened(self, prepared: tuple[str, int]) -> None:
+        # Only called under _open_lock, so no other open races this one.
         self._real_root, fd = prepared
         if fd != self._root_fd:
-            if self._root_fd >= 0 or fd in self._fds:
-                # Two concurrent lazy opens both opened one: keep the first, close later.
-                self._fds.append(fd)
-            else:
-                self._fds.append(fd)
-                self._root_fd = fd
+            self._fds.append(fd)
+            self._root_fd = fd
         self._is_open = True
 
     def _open_once(self) -> None:
@@ -353,17 +358,41 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         if not self._is_open:
             self._open_once()
 
+    def close(self) -> None:
+        """Close the store; the next call opens it again.
+
+        Opening again checks the root again: if the directory at ``root`` was removed,
+        moved away or replaced since the store opened it (by another program, say), the
+        store works in the directory there now.
+
+        Notes
+        -----
+        A root removed (and perhaps made again) while the store is open is noticed without
+        ``close()``: a lookup that finds nothing beneath the removed directory looks again
+        by path. A root moved away and replaced is not: until ``close()``, the store reads
+        and writes keys in the directory it opened (listings walk the path, and see the
+        new one).
+        """
+        super().close()
+
     def with_read_only(self, read_only: bool = False) -> Self:
         # docstring inherited
         return type(self)(self._root, read_only=read_only, fsync=self._fsync)
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the configuration: a store unpickled in another process opens (and checks
-        # its root) again on first use.
-        return {"root": self._root, "read_only": self._read_only, "fsync": self._fsync}
+        # its root) again on first use, under the same rule for creating it.
+        return {
+            "root": self._root,
+            "read_only": self._read_only,
+            "fsync": self._fsync,
+            "create_root": self._create_root,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["root"], read_only=state["read_only"], fsync=state["fsync"])  # type: ignore[misc]
+        # Pickles made by 0.1.6 and earlier lack the rule: theirs was "writable creates".
+        self._create_root = state.get("create_root", not state["read_only"])
 
     def __str__(self) -> str:
         return f"file://{self.root.as_posix()}"
@@ -481,15 +510,23 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
     ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
         """Read many byte ranges of one value: one open per job, one pread per group.
 
-        Same contract as :meth:`zstore.core.Store.get_ranges` (one batch per merged read);
-        the reads run in at most ``min(max_concurrency, pool threads)`` jobs.
+        Same contract as :meth:`zstore.core.Store.get_ranges` (one batch per merged read;
+        the knobs checked by :func:`zstore.core.validate_range_options`); the reads run in
+        at most ``min(max_concurrency, pool threads)`` jobs.
         """
         check_key(key)
         requests = list(byte_ranges)
-        for byte_range in requests:
-            _check_byte_range(byte_range)
         if not requests:
             return
+        max_concurrency = validate_range_options(
+            max_concurrency, max_gap_bytes, max_coalesced_bytes
+        )
+        try:
+            for byte_range in requests:
+                _check_byte_range(byte_range)
+        except TypeError as error:
+            # As zstore.core's get_ranges: a request of the wrong type fails its fetch.
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
 
         def plan() -> list[list[int]]:
             if not self._is_open:
@@ -561,7 +598,14 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         """Blocking :meth:`set`, for callers already off the event loop (zarr's sync path)."""
         self._check_set(key, value)
         self._ensure_open_sync()
-        _write(self._root, self._real_root, key, value.as_buffer_like(), False, self._fsync)
+        _write(
+            self._root,
+            self._real_root,
+            key,
+            value.as_buffer_like(),
+            fsync=self._fsync,
+            root_fd=self._root_fd,
+        )
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         """Store ``value`` at ``key`` unless the key exists; atomic across processes.
@@ -595,7 +639,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         work = [(key, value.as_buffer_like()) for key, value in pairs]
 
         def write_chunk(chunk: Sequence[tuple[str, object]]) -> list[bool]:
-            return [_write(root, real_root, k, v, fsync, root_fd) for k, v in chunk]
+            return [_write(root, real_root, k, v, fsync=fsync, root_fd=root_fd) for k, v in chunk]
 
         await run_chunked(write_chunk, work)
 
@@ -668,7 +712,9 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         return await submit(_key_job, self, _files.list_dir, self._directory(prefix))
 
 
-def _write(  # noqa: PLR0917 - a pool job: arguments are positional
-    root: str, real_root: str, key: str, value: object, fsync: bool, root_fd: int
+def _write(
+    root: str, real_root: str, key: str, value: object, *, fsync: bool, root_fd: int
 ) -> bool:
+    # fsync and root_fd are keyword-only: 0.1.6's set_sync passed them positionally in the
+    # wrong slots, so it never flushed and opened keys beneath descriptor 0 or 1.
     return _files.write_file(root, real_root, key, value, fsync=fsync, root_fd=root_fd)
