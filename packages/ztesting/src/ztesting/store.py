@@ -836,7 +836,10 @@ class StoreTests(Generic[S, B]):
             SuffixByteRequest(3),
             SuffixByteRequest(5000),
         ]
-        for max_gap, max_size in [(0, 1 << 20), (64, 1 << 20), (1 << 16, 16)]:
+        # The last three are zarr-python's odd values, which it takes as its rule says: a
+        # negative gap, a size of 0 or below. Every store must still answer correctly.
+        knobs = [(0, 1 << 20), (64, 1 << 20), (1 << 16, 16), (-1, 1 << 20), (0, 0), (-100, -1)]
+        for max_gap, max_size in knobs:
             results = await _collect_ranges(
                 store.get_ranges(
                     "blob",
@@ -866,6 +869,51 @@ class StoreTests(Generic[S, B]):
                 store.get_ranges("missing", requests, prototype=buffer_prototype), len(requests)
             )
         assert info.group_contains(FileNotFoundError), info.value.exceptions
+
+    async def test_get_ranges_of_no_ranges_yields_nothing(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        # As zarr-python: nothing asked, nothing fetched, so a missing key raises nothing.
+        await self.set(store, "blob", self.buf(b"abc"))
+        for key in ("blob", "missing"):
+            batches = [b async for b in store.get_ranges(key, [], prototype=buffer_prototype)]
+            assert batches == [], key
+
+    async def test_get_ranges_reports_a_request_of_the_wrong_type_in_its_group(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        await self.set(store, "blob", self.buf(b"abc"))
+        requests: list[Any] = [RangeByteRequest(0, 1), (0, 1)]
+        with pytest.raises(BaseExceptionGroup) as info:
+            await _collect_ranges(store.get_ranges("blob", requests, prototype=buffer_prototype), 2)
+        assert info.group_contains(TypeError, match="Unexpected byte_range"), info.value
+
+    @pytest.mark.parametrize(
+        ("knob", "value", "error"),
+        [
+            ("max_concurrency", 0, ValueError),
+            ("max_concurrency", None, TypeError),
+            ("max_gap_bytes", None, TypeError),
+            ("max_coalesced_bytes", "16", TypeError),
+        ],
+    )
+    async def test_get_ranges_names_an_option_it_cannot_take(
+        self,
+        store: S,
+        buffer_prototype: BufferPrototype,
+        knob: str,
+        value: object,
+        error: type[Exception],
+    ) -> None:
+        await self.set(store, "blob", self.buf(b"abc"))
+        options: dict[str, Any] = {knob: value}
+        with pytest.raises(error, match=knob):
+            await _collect_ranges(
+                store.get_ranges(
+                    "blob", [RangeByteRequest(0, 1)], prototype=buffer_prototype, **options
+                ),
+                1,
+            )
 
     # ================================================================== read-only
 
