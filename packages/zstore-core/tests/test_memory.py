@@ -216,53 +216,8 @@ async def test_get_partial_values_and_get_ranges(
     assert sorted(results) == [(0, b"5"), (1, b"0123456789"), (2, b"89")]
 
 
-async def test_get_ranges_of_no_ranges_yields_nothing_even_for_a_missing_key(
-    store: MemoryStore, proto: BufferPrototype
-) -> None:
-    # As zarr-python and Store.get_ranges: no range asked, so no lookup and no error.
-    assert [batch async for batch in store.get_ranges("missing", [], prototype=proto)] == []
-
-
-async def test_get_ranges_reports_a_bad_range_type_in_a_group(
-    store: MemoryStore, proto: BufferPrototype
-) -> None:
-    # As zarr-python and Store.get_ranges: the failed fetch is reported in the group.
-    await store.set("k", buf(b"abc"))
-    ranges = [RangeByteRequest(0, 1), (0, 1)]
-    with pytest.raises(BaseExceptionGroup) as info:
-        _ = [b async for b in store.get_ranges("k", ranges, prototype=proto)]  # type: ignore[arg-type]
-    assert info.group_contains(TypeError, match="Unexpected byte_range, got"), info.value
-
-
-@pytest.mark.parametrize(
-    ("knobs", "error", "name"),
-    [
-        ({"max_concurrency": 0}, ValueError, "max_concurrency"),
-        ({"max_concurrency": None}, TypeError, "max_concurrency"),
-        ({"max_gap_bytes": None}, TypeError, "max_gap_bytes"),
-        ({"max_coalesced_bytes": "16"}, TypeError, "max_coalesced_bytes"),
-    ],
-    ids=str,
-)
-async def test_get_ranges_checks_its_knobs_as_every_store_does(
-    store: MemoryStore,
-    proto: BufferPrototype,
-    knobs: dict[str, object],
-    error: type[Exception],
-    name: str,
-) -> None:
-    # MemoryStore has nothing to coalesce, but a call must fail here as it fails elsewhere.
-    await store.set("k", buf(b"abc"))
-    with pytest.raises(error, match=name):
-        _ = [
-            b
-            async for b in store.get_ranges(
-                "k",
-                [RangeByteRequest(0, 1)],
-                prototype=proto,
-                **knobs,  # type: ignore[arg-type]
-            )
-        ]
+# No ranges, a range of the wrong type and knobs MemoryStore cannot take are checked for
+# it, as for every store, by ztesting's StoreTests (ztesting/tests/test_memory_store.py).
 
 
 # ---------------------------------------------------------------- keys and missing
