@@ -239,12 +239,25 @@ def _create_temp(target: Path, mode: int | None) -> tuple[int, Path]:
     return fd, path
 
 
-def _holds_data(path: Path) -> bool:
-    """Whether there is a file at ``path`` with anything in it."""
+def _refuse_unless_regular(path: Path, st: os.stat_result) -> None:
+    """Raise ArchiveError unless ``st`` is a regular file's: a device, a pipe or a
+    directory is never read as an archive, nor replaced by one."""
+    if not stat.S_ISREG(st.st_mode):
+        raise ArchiveError(
+            f"{path} is not a regular file (a directory, device or pipe), so it is neither "
+            "read as a zip archive nor replaced by one"
+        )
+
+
+def _starts_empty(path: Path) -> bool:
+    """Whether mode 'a' starts a new archive at ``path``: nothing is there, or an empty
+    regular file. (Anything else is opened, and refused if it is not an archive: a device
+    or a pipe must never be replaced.)"""
     try:
-        return os.stat(path).st_size > 0
+        st = os.stat(path)
     except FileNotFoundError:
-        return False
+        return True
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _permissions(path: Path) -> int | None:
@@ -256,17 +269,24 @@ def _permissions(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def _exclusive(fd: int) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the open file ``fd`` (waiting for it).
+def _exclusive(fd: int, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the open file ``fd``, waiting for it if ``wait``.
 
     Where there is no ``flock``, or the file system refuses it, this holds nothing: the
     caller's own checks are then all there is, as they were before this lock.
+
+    Raises
+    ------
+    ArchiveError
+        If not ``wait`` and another holder has the lock.
     """
     locked = False
     if fcntl is not None:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             locked = True
+        except BlockingIOError:
+            raise ArchiveError("another writer is publishing this archive") from None
         except OSError:
             pass
     try:
@@ -431,7 +451,7 @@ class ZipArchive:
             self._publish_empty()
         elif mode == "x":
             self._create_exclusive()
-        elif mode == "a" and not _holds_data(self._target):
+        elif mode == "a" and _starts_empty(self._target):
             # A missing file, or an empty one (as NamedTemporaryFile leaves): zipfile's
             # 'a' starts a new archive in both.
             self._publish_empty()
@@ -459,6 +479,8 @@ class ZipArchive:
         it) keeps them.
         """
         target = self._target
+        with contextlib.suppress(FileNotFoundError):
+            _refuse_unless_regular(self.path, os.stat(target))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = _create_temp(target, _permissions(target))
         try:
@@ -466,10 +488,30 @@ class ZipArchive:
                 os.write(fd, _EMPTY_ZIP)
             finally:
                 os.close(fd)
-            os.replace(name, target)
+            with self._turn_on_existing(target):
+                os.replace(name, target)
         except BaseException:
             name.unlink(missing_ok=True)
             raise
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _turn_on_existing(target: Path) -> Iterator[None]:
+        """Take the writers' turn (see :meth:`_publish`) on the file at ``target``, if any.
+
+        Replacing an archive while another writer publishes it would be undone by that
+        writer's replace a moment later, silently: wait until it is done.
+        """
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | _O_BINARY)
+        except OSError:  # nothing there (or nothing readable): no one to take turns with
+            yield
+            return
+        try:
+            with _exclusive(fd):
+                yield
+        finally:
+            os.close(fd)
 
     def _create_exclusive(self) -> None:
         """Create an empty archive at ``path``, refusing an existing file (mode 'x')."""
@@ -489,13 +531,17 @@ class ZipArchive:
     def _load(self) -> None:
         """Open the archive read-only and index its central directory."""
         try:
-            self._base_fd = os.open(self._target, os.O_RDONLY | _O_BINARY)
+            # Non-blocking only for the open: a named pipe would otherwise wait for a
+            # writer forever. It is refused just below.
+            self._base_fd = os.open(self._target, os.O_RDONLY | os.O_NONBLOCK | _O_BINARY)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"no zip archive at {self.path}; mode 'r' opens an existing archive "
                 "(use 'w', 'a' or 'x' to create one)"
             ) from None
         try:
+            _refuse_unless_regular(self.path, os.fstat(self._base_fd))
+            os.set_blocking(self._base_fd, True)
             with os.fdopen(os.dup(self._base_fd), "rb") as f:
                 try:
                     with zipfile.ZipFile(f, "r") as zf:
@@ -1001,15 +1047,19 @@ class ZipArchive:
 
     # ------------------------------------------------------------------ closing
 
-    def close(self) -> None:
-        """Publish pending changes (atomically) and release the files."""
+    def close(self, *, wait: bool = True) -> None:
+        """Publish pending changes (atomically) and release the files.
+
+        With ``wait=False``, a close that would have to wait for another writer publishing
+        the same archive raises ArchiveError instead (and drops this one's changes).
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             try:
                 if self._temp_file is not None:
-                    self._publish()
+                    self._publish(wait=wait)
             except Exception as exc:
                 exc.add_note(
                     f"{self.path} was left as it was; this store's unpublished writes and "
@@ -1019,7 +1069,7 @@ class ZipArchive:
             finally:
                 self._release()
 
-    def _publish(self) -> None:
+    def _publish(self, *, wait: bool = True) -> None:
         """Put the archive this store wrote in place of the one it opened.
 
         Writers of the same archive take turns here: each holds an exclusive ``flock`` on
@@ -1027,7 +1077,7 @@ class ZipArchive:
         replacement is done. Without the turn, two writers could both pass the check, and
         the one that replaced second would silently drop the first one's data.
         """
-        with _exclusive(self._base_fd):
+        with _exclusive(self._base_fd, wait=wait):
             self._replace_unless_changed()
 
     def _replace_unless_changed(self) -> None:
@@ -1071,6 +1121,11 @@ class ZipArchive:
             os.replace(final, target)
         except BaseException:
             final.unlink(missing_ok=True)  # no stray copy of the archive is left behind
+            if not self._durable:
+                # The empty archive removed above goes back, as the close error promises;
+                # written in place, since it is a rename that just failed.
+                with contextlib.suppress(OSError):
+                    self._create_exclusive()
             raise
         self._temp_path = None
         if self._durable:
@@ -1130,7 +1185,10 @@ class ZipArchive:
             info.header_offset > zipfile.ZIP64_LIMIT or info.compress_size > zipfile.ZIP64_LIMIT
         ):
             raise zipfile.LargeZipFile("the archive would need ZIP64 extensions")
-        raw.write(info.FileHeader())
+        # A data descriptor with 8-byte sizes is read as such only after a ZIP64 extra
+        # field in the local header; zipfile adds that one only for sizes it writes there.
+        big = max(info.compress_size, info.file_size) > zipfile.ZIP64_LIMIT
+        raw.write(info.FileHeader(zip64=True if descriptor and big else None))
         left, position = info.compress_size, offset
         while left:
             chunk = os.pread(entry.fd, min(left, _COPY_CHUNK), position)
@@ -1184,7 +1242,10 @@ class ZipArchive:
         if getattr(self, "_closed", True):
             return
         try:
-            self.close()
+            # Without waiting for another writer's turn: the collector may run this on
+            # any thread, the one that holds that turn included, which would then wait on
+            # itself forever.
+            self.close(wait=False)
         except Exception:
             self.discard()
 

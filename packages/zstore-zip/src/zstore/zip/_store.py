@@ -48,9 +48,29 @@ _READS_PER_JOB = 64
 _BYTE_REQUESTS = (RangeByteRequest, OffsetByteRequest, SuffixByteRequest)
 
 
-def _read_job(
-    calls: list[tuple[object, ZipArchive, Entry, ByteRequest | None, type[Buffer]]],
-) -> BatchResult:
+_ReadCall = tuple[object, "ZipStore", ZipArchive, Entry, str, "ByteRequest | None", type[Buffer]]
+
+
+def _readable(
+    store: ZipStore, archive: ZipArchive, entry: Entry, key: str
+) -> tuple[ZipArchive, Entry | None]:
+    """``archive`` with its reads begun, and ``entry``; or, if the archive was closed after
+    the read was queued, the store's archive now, with its reads begun, and the key's entry
+    in it (None if it has none there).
+
+    ``clear()`` and ``move()`` close the archive the read was queued with and open another;
+    after a ``close()``, the store reopens on its next use, this read included.
+    """
+    try:
+        archive.begin_reads()
+    except ValueError:
+        current = store._archive_sync()  # waits for a move or close under way
+        current.begin_reads()
+        return current, current.entries.get(key)
+    return archive, entry
+
+
+def _read_job(calls: list[_ReadCall]) -> BatchResult:
     """The get() calls of one job, on a worker thread (see CallBatcher).
 
     The buffers are made here too, so that the event loop only hands out results. The
@@ -64,14 +84,18 @@ def _read_job(
     held: ZipArchive | None = None
     pread = os.pread
     try:
-        for i, (_, archive, entry, byte_range, buffer_cls) in enumerate(calls):
+        for i, (_, store, queued, queued_entry, key, byte_range, buffer_cls) in enumerate(calls):
             try:
-                if archive is not held:
+                entry: Entry | None = queued_entry
+                if queued is not held:
                     if held is not None:
                         held.end_reads()
                         held = None
-                    archive.begin_reads()
-                    held = archive
+                    held, entry = _readable(store, queued, queued_entry, key)
+                archive = held
+                if entry is None:  # gone from the archive that replaced the queued one
+                    values.append(None)
+                    continue
                 offset = entry.stored_at
                 if offset >= 0 and byte_range is not None:
                     start, stop = normalize_byte_range(byte_range, entry.size)
@@ -93,12 +117,25 @@ def _read_job(
     return values, errors
 
 
-def _write_job(calls: list[tuple[object, ZipArchive, str, BytesLike]]) -> BatchResult:
-    """The set() calls of one job, in call order, on the writer thread (see CallBatcher)."""
+def _report_failed_close(closing: asyncio.Future[None]) -> None:
+    """Pass a failed close that nobody awaits any more to the loop's exception handler."""
+    if not closing.cancelled() and (error := closing.exception()) is not None:
+        closing.get_loop().call_exception_handler(
+            {"message": "ZipStore: closing on leaving `async with` failed", "exception": error}
+        )
+
+
+def _write_job(calls: list[tuple[object, ZipStore, str, BytesLike]]) -> BatchResult:
+    """The set() calls of one job, in call order, on the writer thread (see CallBatcher).
+
+    Each writes to the store's archive as it is when the call runs, opening it if need be:
+    ``clear()`` and ``move()`` run on this thread too, and may have replaced the archive
+    since the call was queued.
+    """
     errors: dict[int, BaseException] = {}
-    for i, (_, archive, key, data) in enumerate(calls):
+    for i, (_, store, key, data) in enumerate(calls):
         try:
-            archive.write(key, data)
+            store._archive_sync().write(key, data)
         except BaseException as exc:  # delivered to that call's caller
             errors[i] = exc
     return [None] * len(calls), errors
@@ -180,7 +217,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self.allowZip64 = allowZip64
         self._mode: ZipStoreAccessModeLiteral = mode
         self._archive: ZipArchive | None = None
-        self._open_lock = threading.Lock()
+        # Held while the archive is opened, closed (published) or moved: a reopen on another
+        # thread then waits for the file to be where and what it will be. Reentrant, for
+        # move(), which closes and reopens under it.
+        self._open_lock = threading.RLock()
         self._dispatcher = ThreadDispatcher()
         # Writes serialize on the archive's lock anyway: one worker avoids threads that
         # only wait for each other (and for the GIL).
@@ -242,8 +282,8 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         with self._open_lock:
             archive, self._archive = self._archive, None
             self._is_open = False
-        if archive is not None:
-            archive.close()
+            if archive is not None:
+                archive.close()
 
     async def __aexit__(
         self,
@@ -252,9 +292,19 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         traceback: TracebackType | None,
     ) -> None:
         """Close the store, on the writer thread: publishing may copy the whole archive,
-        which must not hold up the event loop."""
+        which must not hold up the event loop.
+
+        A cancellation (a timeout, say) while the close waits or runs does not stop it: the
+        store still closes and publishes, and a failure to is reported to the event loop's
+        exception handler, since the cancelled caller cannot receive it.
+        """
         self._write_calls.flush()
-        await self._writes.run(self.close)
+        closing = asyncio.ensure_future(self._writes.run(self.close))
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            closing.add_done_callback(_report_failed_close)
+            raise
 
     # ------------------------------------------------------------------ identity
 
@@ -350,7 +400,8 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
                     return CpuBuffer(data) if wanted is CpuBuffer else wanted.from_bytes(data.data)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Buffer] = loop.create_future()
-        self._read_calls.put(loop, (future, archive, entry, byte_range, prototype.buffer))
+        call = (future, self, archive, entry, key, byte_range, prototype.buffer)
+        self._read_calls.put(loop, call)
         return await future
 
     async def get_partial_values(
@@ -365,9 +416,12 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             normalize_byte_range(byte_range, 0)
         if not pairs:
             return []
-        archive = await self._get_archive()
+        await self._get_archive()
 
         def read_batch(batch: list[tuple[str, ByteRequest | None]]) -> list[BytesLike | None]:
+            # The archive as it is when the batch runs: clear() or move() may have
+            # replaced the one open when the call was made.
+            archive = self._archive_sync()
             entries = archive.entries
             archive.begin_reads()
             try:
@@ -427,8 +481,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._check_writable()
         validate_key(key)
         data = self._check_value(value).as_buffer_like()
-        archive = self._archive or await self._get_archive()
-        await self._write_calls.submit(archive, key, data)
+        await self._write_calls.submit(self, key, data)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -484,9 +537,11 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         self._check_writable()
 
         def replace_with_empty() -> None:
-            # Opened first, as any other first use would: mode 'x' refuses an existing
-            # file here rather than replace it.
-            self._archive_sync()
+            if self._mode == "x":
+                # Not opened yet: opened first, as any other first use would, so that an
+                # existing file is refused rather than replaced. (Other modes replace the
+                # file as it is, even one that is not a zip archive.)
+                self._archive_sync()
             with self._open_lock:
                 old, self._archive = self._archive, None
                 if old is not None:
@@ -517,12 +572,15 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         target = Path(path)
 
         def move_archive() -> None:
-            self._archive_sync()  # mode 'x' must claim the file before it is moved
-            self.close()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(self.path, target)
-            self.path = target
-            self._archive_sync()
+            # One hold of the open lock from the close to the reopen: a read on another
+            # thread that finds the store closed waits, and reopens at the new place.
+            with self._open_lock:
+                self._archive_sync()  # mode 'x' must claim the file before it is moved
+                self.close()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(self.path, target)
+                self.path = target
+                self._archive_sync()
 
         self._write_calls.flush()  # earlier set() calls first, on the writer thread
         await self._writes.run(move_archive)
