@@ -402,7 +402,8 @@ def test_entry_point_resolves_zip_paths_only(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
         asyncio.run(missing._open())
     assert not (tmp_path / "missing.zip").exists()
-    for not_mine in (tmp_path / "dir", "s3://bucket/x.zip", 42, b"x.zip"):
+    chained = f"simplecache::{tmp_path}/x.zip"  # fsspec's syntax: fsspec's to open
+    for not_mine in (tmp_path / "dir", "s3://bucket/x.zip", chained, 42, b"x.zip"):
         assert resolve(not_mine, mode="r") is None, f"{not_mine!r} is not a local zip path"
     with pytest.raises(ValueError, match="storage_options"):
         resolve(tmp_path / "d.zip", mode="r", storage_options={"anon": True})

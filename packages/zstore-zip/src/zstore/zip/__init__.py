@@ -71,8 +71,8 @@ def resolve(
         return None
     if path.startswith("file://"):
         path = path[len("file://") :]
-    elif "://" in path:
-        return None  # a remote URL: another store's (e.g. fsspec's)
+    elif "://" in path or "::" in path:
+        return None  # a remote URL or an fsspec chain: another store's (fsspec's)
     if not path.lower().endswith(".zip"):
         return None
     if storage_options:
