@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from importlib.metadata import EntryPoint
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -122,6 +122,65 @@ async def test_storage_options_reach_resolvers_for_remote_urls(
 
 
 @pytest.mark.parametrize(
+    "url", ["simplecache::s3://bucket/data.zarr", "filecache::gs://bucket/key", "zip::memory://a"]
+)
+async def test_storage_options_reach_resolvers_for_chained_urls(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    remote = Recorder("fsspec", lambda s: "::" in s)
+    monkeypatch.setattr(_resolve, "store_resolvers", lambda: [("fsspec", remote)])
+    options = {"s3": {"anon": True}}
+    await make_store(url, storage_options=options)
+    await make_store_path(url, path="g", storage_options=options)
+    assert [call[1]["storage_options"] for call in remote.calls] == [options, options], (
+        f"{url} is a remote URL: its storage_options belong to the resolver"
+    )
+
+
+async def test_memory_urls_take_no_storage_options_as_in_zarr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_resolve, "store_resolvers", list)
+    with pytest.raises(TypeError, match="storage_options"):
+        await make_store("memory://x", storage_options={})
+
+
+async def test_error_messages_are_zarrs_word_for_word() -> None:
+    # Code written against zarr-python 3.4.2 may match these texts in full.
+    modes = "('r', 'r+', 'a', 'w', 'w-')"
+    with pytest.raises(ValueError) as info:
+        await make_store(None, mode="x")  # type: ignore[arg-type]
+    assert str(info.value) == f"Invalid mode: x, expected one of {modes}"
+    with pytest.raises(ValueError) as info:
+        await StorePath.open(MemoryStore(), "g", mode="x")  # type: ignore[arg-type]
+    assert str(info.value) == f"Invalid mode: x, expected one of {modes}"
+    unused = (
+        "'storage_options' was provided but unused. "
+        "'storage_options' is only used when the store is passed as an FSSpec URI string."
+    )
+    with pytest.raises(TypeError) as type_info:
+        await make_store({}, storage_options={})
+    assert str(type_info.value) == unused
+    with pytest.raises(TypeError) as type_info:
+        await make_store_path(StorePath(MemoryStore()), storage_options={"anon": True})
+    assert str(type_info.value) == unused
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [(Path("a"), "a"), (Path("/a/b/"), "a/b"), (PureWindowsPath("a\\b"), "a/b"), (b"a/b", "a/b")],
+    ids=str,
+)
+async def test_make_store_path_takes_pathlib_paths_as_zarr_does(
+    path: Path | bytes, expected: str
+) -> None:
+    store_path = await make_store_path({}, path=path)
+    assert store_path.path == expected
+    joined = await make_store_path(StorePath(MemoryStore(), "root"), path=path)
+    assert joined.path == f"root/{expected}"
+
+
+@pytest.mark.parametrize(
     ("store_like", "dist"),
     [
         ("data.zip", "zstore-zip"),
@@ -132,6 +191,11 @@ async def test_storage_options_reach_resolvers_for_remote_urls(
         ("http://host/data", "zstore-fsspec"),
         ("https://host/data.zip", "zstore-fsspec"),
         ("memory://x", "zstore-fsspec"),
+        # fsspec chained URLs: the first protocol is the scheme, as zarr-python reads it.
+        ("simplecache::s3://bucket/data.zarr", "zstore-fsspec"),
+        ("zip::https://host/archive.zip", "zstore-fsspec"),
+        ("simplecache::/tmp/archive.zip", "zstore-fsspec"),
+        ("blockcache::file:///tmp/data", "zstore-fsspec"),
         ("some/local/dir", "zstore-local"),
         (Path("/tmp/data"), "zstore-local"),
         ("file:///tmp/data", "zstore-local"),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zbuffer.cpu import Buffer
@@ -515,7 +515,6 @@ def model_list_dir(model: dict[str, bytes], prefix: str) -> list[str]:
     return sorted({k[len(directory) :].split("/")[0] for k in model if k.startswith(directory)})
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(op_st, max_size=40), probe=st.one_of(st.just(""), key_st))
 def test_index_agrees_with_a_dict_model_under_random_operations(
     ops: list[tuple[str, str, bytes]], probe: str
@@ -554,6 +553,16 @@ def test_index_agrees_with_a_dict_model_under_random_operations(
             assert await store.getsize(key) == len(value)
 
     asyncio.run(run())
+
+
+def test_the_model_test_runs_as_many_examples_as_the_active_profile_says() -> None:
+    # The profile (ztesting's ci, nightly, or --hypothesis-profile) sets how thorough a run
+    # is; a count pinned on the test would make nightly no more thorough than ci.
+    test = test_index_agrees_with_a_dict_model_under_random_operations
+    used = test._hypothesis_internal_use_settings  # type: ignore[attr-defined]
+    assert used.max_examples == settings().max_examples, (
+        f"pinned to {used.max_examples} examples; the profile says {settings().max_examples}"
+    )
 
 
 # ---------------------------------------------------------------- concurrency

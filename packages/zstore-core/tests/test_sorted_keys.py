@@ -20,7 +20,6 @@ def model_children(model: set[str], directory: str) -> list[str]:
     return list(names)
 
 
-@settings(max_examples=60)
 @given(
     ops=st.lists(
         st.tuples(st.sampled_from(["add", "discard", "pop", "update"]), keys), max_size=80
@@ -82,3 +81,13 @@ def test_large_sorted_insert_splits_blocks_and_stays_sorted() -> None:
     assert list(index) == [f"k{i:04d}" for i in range(500)]
     assert index.pop_prefix("k01") == [f"k{i:04d}" for i in range(100, 200)]
     assert len(index) == 400
+
+
+def test_the_model_test_runs_as_many_examples_as_the_active_profile_says() -> None:
+    # The profile (ztesting's ci, nightly, or --hypothesis-profile) sets how thorough a run
+    # is; a count pinned on the test would make nightly no more thorough than ci.
+    test = test_index_matches_a_sorted_set_under_random_operations
+    used = test._hypothesis_internal_use_settings  # type: ignore[attr-defined]
+    assert used.max_examples == settings().max_examples, (
+        f"pinned to {used.max_examples} examples; the profile says {settings().max_examples}"
+    )

@@ -281,6 +281,25 @@ def test_coalesce_ranges_applies_any_budget_as_written_as_zarr_does() -> None:
     assert len(coalesce_ranges(ranges, max_gap=-100, max_size=-1)) == len(ranges)
 
 
+def test_coalesce_ranges_keeps_equal_starts_in_input_order_as_zarr_does() -> None:
+    # zarr-python 3.4.2 sorts by start alone (a stable sort), so the plans below are its own:
+    # the order of ranges with one start decides which of them fits a size budget.
+    ranges: list[ByteRequest | None] = [
+        RangeByteRequest(0, 4),
+        RangeByteRequest(4, 20),  # too big to join the first group...
+        RangeByteRequest(4, 6),  # ...and then starts its own, which this cannot join
+    ]
+    assert coalesce_ranges(ranges, max_gap=0, max_size=8) == [[0], [1], [2]]
+    ties: list[ByteRequest | None] = [
+        RangeByteRequest(0, 10),
+        RangeByteRequest(0, 2),
+        RangeByteRequest(2, 3),
+    ]
+    assert coalesce_ranges(ties, max_gap=0, max_size=100) == [[0, 1, 2]], (
+        "one fetch, its ranges in zarr-python's order: by start, ties in input order"
+    )
+
+
 @pytest.mark.parametrize(
     "knobs",
     [{"max_coalesced_bytes": 0}, {"max_gap_bytes": -1}, {"max_coalesced_bytes": -5}],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
 import pytest
@@ -121,6 +122,41 @@ def test_paths_are_normalised_and_checked() -> None:
             StorePath(store, bad)
         with pytest.raises(ValueError, match="path"):
             StorePath(store) / bad
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (Path("a/b"), "a/b"),
+        (Path("/a/b/"), "a/b"),  # slashes dropped, as for a str
+        (PurePosixPath("a//b/"), "a/b"),
+        (PureWindowsPath("a\\b"), "a/b"),  # a Windows separator is a separator
+        (Path(""), ""),  # pathlib spells the empty path "."
+        (b"a/b", "a/b"),  # bytes are ASCII, as in zarr-python
+    ],
+    ids=repr,
+)
+def test_pathlib_paths_and_bytes_are_accepted_as_zarr_does(
+    path: PurePath | bytes, expected: str
+) -> None:
+    store = MemoryStore()
+    assert StorePath(store, path).path == expected
+    assert (StorePath(store, "root") / path).path == "/".join(p for p in ("root", expected) if p)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [Path("../x"), Path("a/../b"), PurePosixPath("a\\b"), b"../x", b"caf\xc3\xa9"],
+    ids=repr,
+)
+def test_pathlib_paths_and_bytes_obey_the_key_rules(path: PurePath | bytes) -> None:
+    with pytest.raises(ValueError, match="not a valid store path"):
+        StorePath(MemoryStore(), path)
+
+
+def test_a_path_of_another_type_is_a_type_error_in_zarrs_words() -> None:
+    with pytest.raises(TypeError, match=r'^Object 5 has an invalid type for "path": int'):
+        StorePath(MemoryStore(), 5)  # type: ignore[arg-type]
 
 
 def test_equality_and_str() -> None:

@@ -15,7 +15,7 @@ import inspect
 import os
 import re
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from zstore.core._memory import MemoryStore
 from zstore.core._store import Store
@@ -34,8 +34,15 @@ ENTRY_POINT_GROUP = "zstore.stores"
 
 StoreLike = Store | StorePath | str | os.PathLike[str] | dict[str, "Buffer"]
 
-# A URL scheme of two or more characters, so a Windows drive ("C://x") is not one.
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
+# A URL scheme of two or more characters, so a Windows drive ("C://x") is not one, then
+# "://", or "::" in an fsspec chained URL ("simplecache::s3://bucket/x"), whose first
+# protocol is the scheme, as zarr-python's parse_store_url reads it.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)(://|::)")
+
+_STORAGE_OPTIONS_UNUSED = (
+    "'storage_options' was provided but unused. "
+    "'storage_options' is only used when the store is passed as an FSSpec URI string."
+)
 
 
 class StoreResolver(Protocol):
@@ -74,17 +81,37 @@ def store_resolvers() -> list[tuple[str, StoreResolver]]:
     return resolvers
 
 
-def _scheme(text: str) -> str | None:
+class _FsspecURL(NamedTuple):
+    scheme: str  # the first protocol of a chained URL
+    chained: bool
+
+
+def _fsspec_url(text: str) -> _FsspecURL | None:
+    """Read ``text`` as a URL only an fsspec store can serve; None if it is not one.
+
+    ``file://`` URLs are local paths. A chained URL (``simplecache::s3://...``) is always
+    fsspec's, whatever its first protocol: the ``::`` syntax is fsspec's own, and no local
+    or zip store reads it. ``memory://`` counts: without zstore-fsspec nothing serves it.
+    """
     match = _SCHEME.match(text)
-    return match.group(1).lower() if match else None
+    if match is None:
+        return None
+    url = _FsspecURL(match.group(1).lower(), chained=match.group(2) == "::")
+    if url.scheme == "file" and not url.chained:
+        return None
+    return url
 
 
 def _missing_package_error(store_like: str | os.PathLike[str]) -> ImportError:
     """The error for a string no installed store package claims: name the one to install."""
     text = os.fspath(store_like)
-    scheme = _scheme(text)
-    if scheme is not None and scheme != "file":
-        dist, what = "zstore-fsspec", f"a {scheme}:// URL"
+    # URLs before the .zip rule: "zip::s3://bucket/a.zip" is remote, not a local archive.
+    url = _fsspec_url(text)
+    if url is not None:
+        dist = "zstore-fsspec"
+        what = f"an fsspec chained URL ({url.scheme}::...)"
+        if not url.chained:
+            what = f"a {url.scheme}:// URL"
     elif text.lower().rstrip("/").endswith(".zip"):
         dist, what = "zstore-zip", "a .zip path"
     else:
@@ -96,11 +123,15 @@ def _missing_package_error(store_like: str | os.PathLike[str]) -> ImportError:
 
 
 def _uses_storage_options(store_like: object) -> bool:
-    """Whether storage_options can mean anything for ``store_like`` (a remote URL)."""
+    """Whether storage_options can mean anything for ``store_like``: an fsspec URL string.
+
+    As in zarr-python, ``memory://`` takes none (it names an in-process store), while every
+    chained URL does (its options are keyed by protocol: ``{"s3": {"anon": True}}``).
+    """
     if not isinstance(store_like, str):
         return False
-    scheme = _scheme(store_like)
-    return scheme is not None and scheme not in ("file", "memory")
+    url = _fsspec_url(store_like)
+    return url is not None and (url.chained or url.scheme != "memory")
 
 
 async def make_store(
@@ -141,12 +172,9 @@ async def make_store(
         distribution to install.
     """
     if storage_options is not None and not _uses_storage_options(store_like):
-        raise TypeError(
-            "'storage_options' was provided but unused. 'storage_options' is only used "
-            "when the store is passed as a URL string with a remote scheme (e.g. s3://)."
-        )
+        raise TypeError(_STORAGE_OPTIONS_UNUSED)
     if mode is not None and mode not in ANY_ACCESS_MODE:
-        raise ValueError(f"Invalid mode: {mode!r}, expected one of {ANY_ACCESS_MODE}")
+        raise ValueError(f"Invalid mode: {mode}, expected one of {ANY_ACCESS_MODE}")
     read_only = mode == "r"
 
     if isinstance(store_like, StorePath):
@@ -174,7 +202,7 @@ async def make_store(
 async def make_store_path(
     store_like: StoreLike | None,
     *,
-    path: str | None = "",
+    path: str | bytes | os.PathLike[str] | None = "",
     mode: AccessModeLiteral | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> StorePath:
@@ -184,8 +212,9 @@ async def make_store_path(
     ----------
     store_like : StoreLike or None
         What to convert; see :func:`make_store`. A StorePath is joined with ``path``.
-    path : str, optional
-        The path within the store.
+    path : str, bytes or os.PathLike, optional
+        The path within the store, read as :class:`StorePath` reads it (``pathlib`` paths
+        are accepted, as in zarr-python).
     mode : {"r", "r+", "a", "w", "w-"}, optional
         The access mode, as in :meth:`StorePath.open`.
     storage_options : dict, optional
@@ -203,10 +232,7 @@ async def make_store_path(
     normalized = normalize_path(path)
     if isinstance(store_like, StorePath):
         if storage_options:
-            raise TypeError(
-                "'storage_options' was provided but unused. 'storage_options' is only used "
-                "when the store is passed as a URL string with a remote scheme (e.g. s3://)."
-            )
+            raise TypeError(_STORAGE_OPTIONS_UNUSED)
         return store_like / normalized
     store = await make_store(store_like, mode=mode, storage_options=storage_options)
     return await StorePath.open(store, path=normalized, mode=mode)

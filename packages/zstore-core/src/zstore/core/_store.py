@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
+from operator import itemgetter
 from typing import TYPE_CHECKING, Literal
 
 from zstore.core._byte_request import RangeByteRequest
@@ -96,13 +97,16 @@ def coalesce_ranges(
     """Group the indices of ``byte_ranges`` into fetches.
 
     Only :class:`RangeByteRequest` can be merged, since an offset or suffix request needs the
-    value's length to place. Ranges are sorted by start; a range joins the current group when
-    the gap from the group's end is at most ``max_gap`` and the merged span stays within
-    ``max_size``. Every other request is a group of its own.
+    value's length to place. Ranges are sorted by start, ranges with equal starts keeping
+    their input order; a range joins the current group when the gap from the group's end is
+    at most ``max_gap`` and the merged span stays within ``max_size``. Every other request
+    is a group of its own.
 
-    The rule is zarr-python 3.4.2's, applied as written to any budget: ``max_gap=0`` merges
-    only touching or overlapping ranges, a negative gap only ranges that overlap by more
-    than it, and a ``max_size`` of 0 or less leaves every non-empty range alone.
+    The rule and the order are zarr-python 3.4.2's, so the groups (and the order of the
+    indices in each) are the fetches zarr-python plans, applied as written to any budget:
+    ``max_gap=0`` merges only touching or overlapping ranges, a negative gap only ranges
+    that overlap by more than it, and a ``max_size`` of 0 or less leaves every non-empty
+    range alone.
 
     Parameters
     ----------
@@ -132,7 +136,9 @@ def coalesce_ranges(
             add((request.start, request.end, index))
         else:
             groups.append([index])
-    mergeable.sort()
+    # By start alone (a stable sort): ties broken by end would change which ranges merge
+    # under a size budget, and the plan would no longer be zarr-python's.
+    mergeable.sort(key=itemgetter(0))
     # Plain comparisons rather than max(): this loop runs once per range of a shard read.
     current: list[int] = []
     group_start = group_end = 0

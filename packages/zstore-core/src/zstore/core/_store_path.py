@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Final, Literal
 
 from zstore.core._keys import validate_key
@@ -19,18 +21,56 @@ AccessModeLiteral = Literal["r", "r+", "a", "w", "w-"]
 ANY_ACCESS_MODE: Final = ("r", "r+", "a", "w", "w-")
 
 
-def normalize_path(path: str | None) -> str:
-    """Return ``path`` without leading or trailing ``/``, checked by the key rules.
+def normalize_path(path: str | bytes | os.PathLike[str] | None) -> str:
+    """Return ``path`` as a store path: no leading or trailing ``/``, checked by the key rules.
 
-    ``""`` (or None) is the root. Leading and trailing slashes are dropped as zarr-python
-    does; anything else a key may not contain (``//``, ``.`` or ``..`` segments, backslash,
-    NUL) is a ValueError naming the path.
+    ``""`` (or None) is the root. A ``pathlib`` path is read with ``/`` separators
+    (``as_posix``), so ``Path("a/b")`` is ``"a/b"`` on Windows too, and ``Path("")``, which
+    pathlib spells ``"."``, is the root; any other ``os.PathLike`` is read by ``os.fspath``.
+    Bytes are decoded as ASCII, as zarr-python does. Leading and trailing slashes are dropped
+    as zarr-python does; anything else a key may not contain (``//``, ``.`` or ``..``
+    segments, backslash, NUL) is a ValueError naming the path.
+
+    Parameters
+    ----------
+    path : str, bytes, os.PathLike or None
+        The path within a store.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is of another type.
+    ValueError
+        If ``path`` breaks a key rule, or is bytes that are not ASCII.
     """
     if path is None:
         return ""
-    if not isinstance(path, str):
-        raise TypeError(f"path must be a str, got {type(path).__name__}: {path!r}")
-    stripped = path.strip("/")
+    text: str | bytes
+    if isinstance(path, PurePath):
+        text = path.as_posix()
+        if text == ".":
+            # pathlib's only spelling of the empty path; "." in a str stays an error.
+            text = ""
+    elif isinstance(path, os.PathLike):
+        text = os.fspath(path)
+    else:
+        text = path
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"path {path!r} is not a valid store path: not ASCII") from None
+    if not isinstance(text, str):
+        # zarr-python's message, so code matching it keeps working.
+        raise TypeError(
+            f'Object {path} has an invalid type for "path": {type(path).__name__} '
+            "(expected str, bytes or os.PathLike)"
+        )
+    stripped = text.strip("/")
     if stripped == "":
         return ""
     try:
@@ -50,15 +90,16 @@ class StorePath:
     ----------
     store : Store
         The store.
-    path : str
-        The path within the store; leading and trailing ``/`` are dropped and the rest must
-        obey the key rules (see :func:`~zstore.core.validate_key`).
+    path : str, bytes or os.PathLike
+        The path within the store, read by :func:`normalize_path` (so ``pathlib`` paths are
+        accepted): leading and trailing ``/`` are dropped and the rest must obey the key
+        rules (see :func:`~zstore.core.validate_key`).
     """
 
     store: Store
     path: str
 
-    def __init__(self, store: Store, path: str = "") -> None:
+    def __init__(self, store: Store, path: str | bytes | os.PathLike[str] = "") -> None:
         self.store = store
         self.path = normalize_path(path)
 
@@ -68,12 +109,19 @@ class StorePath:
         return self.store.read_only
 
     @classmethod
-    async def _create_open_instance(cls, store: Store, path: str) -> Self:
+    async def _create_open_instance(
+        cls, store: Store, path: str | bytes | os.PathLike[str]
+    ) -> Self:
         await store._ensure_open()
         return cls(store, path)
 
     @classmethod
-    async def open(cls, store: Store, path: str, mode: AccessModeLiteral | None = None) -> Self:
+    async def open(
+        cls,
+        store: Store,
+        path: str | bytes | os.PathLike[str],
+        mode: AccessModeLiteral | None = None,
+    ) -> Self:
         """Open a StorePath in ``mode``.
 
         - None: open the store, change nothing.
@@ -86,8 +134,8 @@ class StorePath:
         ----------
         store : Store
             The store.
-        path : str
-            The path within the store.
+        path : str, bytes or os.PathLike
+            The path within the store, as in the constructor.
         mode : {"r", "r+", "a", "w", "w-"}, optional
             The access mode.
 
@@ -105,7 +153,7 @@ class StorePath:
         if mode is None:
             return await cls._create_open_instance(store, path)
         if mode not in ANY_ACCESS_MODE:
-            raise ValueError(f"Invalid mode: {mode!r}, expected one of {ANY_ACCESS_MODE}")
+            raise ValueError(f"Invalid mode: {mode}, expected one of {ANY_ACCESS_MODE}")
         if store.read_only:
             if mode != "r":
                 raise ValueError(
@@ -127,8 +175,10 @@ class StorePath:
             self = await cls._create_open_instance(store, path)
 
         if mode == "w-" and not await self.is_empty():
+            # zarr-python's text names the path as given; bytes and pathlib paths by ours.
+            shown = path if isinstance(path, str) else self.path
             raise FileExistsError(
-                f"Cannot create '{path}' with mode 'w-' because it already contains data. "
+                f"Cannot create '{shown}' with mode 'w-' because it already contains data. "
                 "Use mode 'w' to overwrite or 'a' to append."
             )
         if mode == "w":
@@ -205,7 +255,7 @@ class StorePath:
         """Whether no key lies under this path, as a directory."""
         return await self.store.is_empty(self.path)
 
-    def __truediv__(self, other: str) -> StorePath:
+    def __truediv__(self, other: str | bytes | os.PathLike[str]) -> StorePath:
         """Join ``other`` to this path: ``StorePath(store, "a") / "b"`` is ``a/b``."""
         return self.__class__(self.store, _join(self.path, normalize_path(other)))
 
