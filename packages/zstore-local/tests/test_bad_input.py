@@ -180,6 +180,23 @@ async def test_read_only_store_writes_nothing(filled: LocalStore, root: Path) ->
     await _unchanged(filled, root)
 
 
+async def test_read_only_store_refuses_the_sync_writes(filled: LocalStore, root: Path) -> None:
+    reader = filled.with_read_only(True)
+    message = "store was opened in read-only mode and does not support writing"
+    with pytest.raises(ValueError, match=message):
+        reader.set_sync("a/b", Buffer.from_bytes(b"x"))
+    with pytest.raises(ValueError, match=message):
+        reader.set_sync("new", Buffer.from_bytes(b"x"))
+    with pytest.raises(ValueError, match=message):
+        reader.delete_sync("a/b")
+    with pytest.raises(ValueError, match=message):
+        reader.delete_sync("missing")
+    await _unchanged(filled, root)
+    got = reader.get_sync("a/b")
+    assert got is not None, "a read-only store must still read"
+    assert got.to_bytes() == b"ab"
+
+
 # ---------------------------------------------------------------------- permissions
 #
 # The tests run as root here, and root ignores directory permissions, so a chmod alone

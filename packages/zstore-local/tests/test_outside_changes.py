@@ -3,7 +3,11 @@ directories where a key is written, and a root removed or replaced while the sto
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -126,7 +130,28 @@ def _replace_root(root: Path, files: dict[str, bytes]) -> None:
         (root / key).write_bytes(data)
 
 
-async def test_a_root_removed_and_made_again_while_open_is_used_by_path(root: Path) -> None:
+def _directories_report_two_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``os.fstat`` say what overlayfs says of a directory removed from a container
+    image's layer: 2 links (or 1 once copied up), never 0, removed or not."""
+    real_fstat = os.fstat
+
+    def fstat(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        if not stat.S_ISDIR(st.st_mode):
+            return st
+        return os.stat_result((*st[:3], 2, *st[4:]))
+
+    monkeypatch.setattr(os, "fstat", fstat)
+
+
+# "overlayfs": 0.1.7 before its release took a link count above 0 for proof that the root
+# was not removed, and kept looking beneath the removed directory (as 0.1.6 always did).
+@pytest.mark.parametrize("link_count", ["counted", "overlayfs"])
+async def test_a_root_removed_and_made_again_while_open_is_used_by_path(
+    root: Path, monkeypatch: pytest.MonkeyPatch, link_count: str
+) -> None:
+    if link_count == "overlayfs":
+        _directories_report_two_links(monkeypatch)
     store = LocalStore(root)
     await store.set("a/k", buf(b"old"))
     await store.set("top", buf(b"old"))
@@ -143,6 +168,96 @@ async def test_a_root_removed_and_made_again_while_open_is_used_by_path(root: Pa
     await store.set_if_not_exists("c", buf(b"y"))
     store.set_sync("d", buf(b"z"))
     assert listing(root) == ["a/k", "b", "c", "d", "top"]
+
+
+@pytest.mark.parametrize("link_count", ["counted", "overlayfs"])
+async def test_a_root_moved_away_is_used_until_close(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch, link_count: str
+) -> None:
+    if link_count == "overlayfs":
+        _directories_report_two_links(monkeypatch)
+    store = LocalStore(root)
+    await store.set("k", buf(b"old"))
+    root.rename(tmp_path / "old")
+    root.mkdir()
+    (root / "k").write_bytes(b"new")
+    (root / "only-new").write_bytes(b"new")
+    # The moved directory still holds keys, so it was not removed: a miss there stands.
+    assert await value_of(store, "k") == b"old"
+    assert await value_of(store, "only-new") is None
+    store.close()
+    assert await value_of(store, "only-new") == b"new"
+
+
+# The same on a real overlayfs, mounted in a user and mount namespace of a child process:
+# a root that is a directory of the lower layer, as in a container image, removed and made
+# again. Read-only, it is never copied up (2 links after removal); written to, it is (1).
+_OVERLAY_CHILD = """
+import asyncio, os, shutil, sys
+from zbuffer.cpu import Buffer
+from zstore.local import LocalStore
+
+async def main(root, read_only):
+    store = LocalStore(root, read_only=read_only)
+    if not read_only:
+        await store.set("k", Buffer.from_bytes(b"old"))
+    assert await store.get("missing") is None  # opens the store's root descriptor
+    old_root = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    shutil.rmtree(root)
+    os.mkdir(root)
+    with open(os.path.join(root, "k"), "wb") as f:
+        f.write(b"new")
+    got = await store.get("k")
+    print(os.fstat(old_root).st_nlink, got and got.to_bytes())
+
+for name in sys.argv[1:]:
+    asyncio.run(main(name, name.endswith("read-only")))
+"""
+
+
+def test_a_root_removed_from_an_overlayfs_lower_layer_is_used_by_path(tmp_path: Path) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs unshare(1) to mount an overlayfs in a namespace of a child")
+    layers = {name: tmp_path / name for name in ("lower", "upper", "work", "merged")}
+    for path in layers.values():
+        path.mkdir()
+    roots = ["read-only", "written"]
+    for name in roots:
+        (layers["lower"] / name).mkdir()
+    (layers["lower"] / "written" / "k").write_bytes(b"image")
+    options = "userxattr,lowerdir={lower},upperdir={upper},workdir={work}".format(**layers)
+    merged = layers["merged"]
+    script = 'mount -t overlay overlay -o "$1" "$2" || exit 77; shift 2; exec "$@"'
+    child = subprocess.run(
+        [
+            unshare,
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            options,
+            str(merged),
+            sys.executable,
+            "-c",
+            _OVERLAY_CHILD,
+            *(str(merged / name) for name in roots),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if child.returncode == 77 or "unshare:" in child.stderr:
+        pytest.skip(f"cannot mount an overlayfs in a user namespace here: {child.stderr!r}")
+    assert child.returncode == 0, child.stderr
+    # Each line: the link count the removed root reports (2, then 1, on Linux 6.18), then
+    # what get("k") read afterwards.
+    read = [line.partition(" ")[2] for line in child.stdout.splitlines()]
+    assert read == ["b'new'", "b'new'"], child.stdout
 
 
 async def test_close_makes_the_store_use_the_directory_now_at_its_root(

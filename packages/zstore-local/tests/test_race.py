@@ -140,7 +140,7 @@ async def test_delete_dir_goes_on_when_a_subdirectory_vanishes_under_it(
     real_remove_tree_at = _files._remove_tree_at
     removed: list[str] = []
 
-    def remove_tree_at_after_a_concurrent_delete(parent_fd: int | None, path: str) -> None:
+    def remove_tree_at_after_a_concurrent_delete(parent_fd: int, path: str) -> None:
         # A concurrent delete_dir("d/a") gets there first.
         if path == "a" and not removed:
             removed.append(path)
@@ -151,6 +151,71 @@ async def test_delete_dir_goes_on_when_a_subdirectory_vanishes_under_it(
     await store.delete_dir("d")
     assert removed, "the race was not replayed"
     assert list(root.iterdir()) == [], "delete_dir stopped at the vanished directory"
+
+
+# A set of a key whose directory a delete_dir has just emptied (or a concurrent delete has
+# just pruned) removes that empty directory and puts its file there (an empty directory does
+# not block its key). delete_dir, finding a file where it scanned a directory, leaves it:
+# 0.1.7 before its release raised NotADirectoryError from the rmdir or the open. Checked for
+# delete_dir of a prefix and for clear (the root's own walk).
+PARENTS = pytest.mark.parametrize("parent", ["d/", ""], ids=["delete_dir", "clear"])
+
+
+async def _delete_under(store: LocalStore, parent: str) -> None:
+    if parent:
+        await store.delete_dir(parent)
+    else:
+        await store.clear()
+
+
+@PARENTS
+async def test_delete_dir_leaves_a_key_written_over_a_directory_it_emptied(
+    root: Path, monkeypatch: pytest.MonkeyPatch, parent: str
+) -> None:
+    store = LocalStore(root)
+    old = Buffer.from_bytes(b"old")
+    await store._set_many([(f"{parent}b/c", old), ("d/k", old)])
+    real_unlink_all = _files._unlink_all
+    written: list[str] = []
+
+    def unlink_all_then_a_set_of_the_emptied_directory(dir_fd: int, names: list[str]) -> None:
+        real_unlink_all(dir_fd, names)
+        if names == ["c"] and not written:
+            written.append(parent + "b")
+            store.set_sync(parent + "b", Buffer.from_bytes(b"new"))  # before our rmdir of b
+
+    monkeypatch.setattr(_files, "_unlink_all", unlink_all_then_a_set_of_the_emptied_directory)
+    await _delete_under(store, parent)  # NotADirectoryError: [Errno 20] Not a directory: 'b'
+    assert written, "the race was not replayed"
+    assert listing(root) == [parent + "b"], "delete_dir took the newer key or left an older one"
+    assert (root / parent / "b").read_bytes() == b"new"
+
+
+@PARENTS
+async def test_delete_dir_leaves_a_key_written_where_a_directory_was_pruned_after_its_scan(
+    root: Path, monkeypatch: pytest.MonkeyPatch, parent: str
+) -> None:
+    store = LocalStore(root)
+    old = Buffer.from_bytes(b"old")
+    await store._set_many([(f"{parent}b/c", old), ("d/k", old)])
+    real_remove_tree_at = _files._remove_tree_at
+    written: list[str] = []
+
+    def remove_tree_at_after_a_delete_and_a_set(parent_fd: int, name: str) -> None:
+        # (basename: 0.1.7 before the fix passed clear's directories as absolute paths)
+        if os.path.basename(name) == "b" and not written:
+            # Between delete_dir's scan and its open of b: delete("b/c") prunes b, and
+            # set("b") writes its file there.
+            written.append(parent + "b")
+            store.delete_sync(parent + "b/c")
+            store.set_sync(parent + "b", Buffer.from_bytes(b"new"))
+        real_remove_tree_at(parent_fd, name)
+
+    monkeypatch.setattr(_files, "_remove_tree_at", remove_tree_at_after_a_delete_and_a_set)
+    await _delete_under(store, parent)  # NotADirectoryError from the open of b
+    assert written, "the race was not replayed"
+    assert listing(root) == [parent + "b"], "delete_dir took the newer key or left an older one"
+    assert (root / parent / "b").read_bytes() == b"new"
 
 
 def test_set_and_delete_dir_racing_in_two_threads_never_fail(root: Path) -> None:

@@ -274,17 +274,6 @@ def test_set_sync_writes_beneath_its_root_whatever_descriptor_0_is(
     assert listing(other) == [], "set_sync wrote into the directory at descriptor 0"
 
 
-async def test_sync_methods(root: Path) -> None:
-    store = LocalStore(root)
-    store.set_sync("a/k", buf(b"hello"))
-    got = store.get_sync("a/k", byte_range=RangeByteRequest(1, 3))
-    assert got is not None
-    assert got.to_bytes() == b"el"
-    store.delete_sync("a/k")
-    assert store.get_sync("a/k") is None
-    assert list(root.iterdir()) == []
-
-
 async def _pairs(batches: AsyncIterator[Sequence[tuple[int, Any]]]) -> list[Any]:
     """Flatten get_ranges batches into (index, buffer) pairs."""
     return [pair async for batch in batches for pair in batch]

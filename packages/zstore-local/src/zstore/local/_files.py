@@ -178,19 +178,45 @@ def is_root_fd_of(fd: int, root: str) -> bool:
     return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
-def _root_removed(root_fd: int) -> bool:
-    """Whether the directory behind the store's ``root_fd`` has been removed.
+def _root_fd_stale(root_fd: int, root: str) -> bool:
+    """Whether a lookup that found nothing beneath ``root_fd`` must look again by path.
 
     Another program may remove the root (and make a new one at the same path) while a
     store is open; lookups beneath the old descriptor then find nothing, although the path
-    names a directory full of keys. Asked only when a lookup through ``root_fd`` found
-    nothing (one ``fstat`` per miss, nothing per hit). A removed directory has no links
-    left.
+    names a directory full of keys. Asked only after such a miss: an ``fstat`` and a
+    ``stat`` of the root's path (nothing on hits).
+
+    A wrong "yes" only costs a lookup by path, which finds the right answer; a wrong "no"
+    would report a key missing that is there. So "no" is answered only on proof: the path
+    still names the directory behind the descriptor (a lookup by path would find nothing
+    either), or that directory lives on elsewhere, holding entries (moved away: the store
+    keeps using it until ``close()``, as documented; a removed directory is always empty,
+    since rmdir refuses others and nothing can be made in it afterwards). A link count of
+    0 proves removal, but the converse fails: overlayfs reports 1 or 2 links for a removed
+    directory (measured on Linux 6.18), so the count alone would answer "no" there.
     """
     try:
-        return os.fstat(root_fd).st_nlink == 0
-    except OSError:  # pragma: no cover - the store never closes a descriptor in use
+        held = os.fstat(root_fd)
+        if held.st_nlink == 0:
+            return True
+        current = os.stat(root)
+    except OSError:
+        return True  # no directory at the path either (or the descriptor is stale: ESTALE)
+    if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+        return False
+    try:
+        # A descriptor of its own: scanning root_fd (or a dup of it) would move the file
+        # offset it shares with other threads' probes.
+        fd = os.open(".", _O_DIR, dir_fd=root_fd)
+    except OSError:
         return True
+    try:
+        with os.scandir(fd) as it:
+            return next(it, None) is None
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def check_key(key: str) -> str:
@@ -264,7 +290,7 @@ def _open_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> i
         try:
             return _openat2(root_fd, rel, _O_DIR)
         except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not _root_removed(root_fd):
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not _root_fd_stale(root_fd, root):
                 return None
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise PermissionError(exc.errno, exc.strerror, root + "/" + rel) from None
@@ -394,7 +420,7 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
         except OSError as exc:
             code = exc.errno
             if code in (errno.ENOENT, errno.ENOTDIR):
-                if not _root_removed(root_fd):
+                if not _root_fd_stale(root_fd, root):
                     return None
                 # The root was removed (and perhaps made again) under the store: look the
                 # key up by path, as the store does for every other lookup.
@@ -782,7 +808,7 @@ def write_file(
             # The directory (or our temporary file) was removed under us by a concurrent
             # delete/delete_dir pruning it: the delete happened first, so write again.
             # Unless the root itself went: then the error says so, naming the key.
-            if root_fd >= 0 and _root_removed(root_fd):
+            if root_fd >= 0 and _root_fd_stale(root_fd, root):
                 root_fd = -1  # a new root at the same path is reached by path from now on
             if not os.path.isdir(root):
                 raise FileNotFoundError(
@@ -1106,59 +1132,51 @@ def _unlink_all(dir_fd: int, names: list[str]) -> None:
             helper.result()
 
 
-def _remove_tree_at(parent_fd: int | None, path: str) -> None:
-    """Remove the directory ``path`` (relative to ``parent_fd``) and everything in it.
+def _remove_tree_at(parent_fd: int, name: str) -> None:
+    """Remove the directory ``name`` (in the directory ``parent_fd``) and everything in it.
 
     Symbolic links are removed, never followed: the directory is opened with O_NOFOLLOW and
     everything inside is addressed relative to its descriptor, as ``shutil.rmtree`` does.
 
-    Everything a directory held when it was scanned is removed. What appears in it after
-    the scan (a concurrent ``set`` below it: its new key, or its temporary file) stays,
-    and so does the directory holding it: that write happened after this delete, and a
-    delete must not fail because of it. A directory that vanished meanwhile (a concurrent
-    delete pruned it) is skipped.
+    Everything a directory held when it was scanned is removed. What appears after the scan
+    stays: a concurrent ``set`` below it (its new key, or its temporary file) keeps the
+    directory holding it; a concurrent ``set`` of the directory's own name (once a delete
+    emptied it, an empty directory no longer blocks its key) puts a file in its place.
+    Those writes happened after this delete, and a delete must not fail because of them. A
+    directory that vanished meanwhile (a concurrent delete pruned it) is skipped.
     """
     try:
-        fd = os.open(path, _O_TREE, dir_fd=parent_fd)
-    except FileNotFoundError:
+        fd = os.open(name, _O_TREE, dir_fd=parent_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        # Gone, or no longer a directory: a key written in its place after the scan (or a
+        # link another program made there, which O_NOFOLLOW refuses and which is left).
         return
     try:
-        with os.scandir(fd) as it:
-            entries = list(it)
-        files = []
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _remove_tree_at(fd, entry.name)
-            else:
-                files.append(entry.name)
-        _unlink_all(fd, files)
+        _empty_dir(fd)
     finally:
         os.close(fd)
     try:
-        os.rmdir(path, dir_fd=parent_fd)
+        os.rmdir(name, dir_fd=parent_fd)
     except FileNotFoundError:
         pass
     except OSError as exc:
-        # ENOTEMPTY (POSIX also allows EEXIST): written to after the scan, see above.
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+        # ENOTEMPTY (POSIX also allows EEXIST): written to after the scan. ENOTDIR: once
+        # emptied, the directory was replaced by a key written after the scan. See above.
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise
 
 
-def _remove_tree(path: str) -> None:
-    """Remove a directory tree without following symlinks.
-
-    Raises NotADirectoryError if ``path`` is (or became, after the caller's check) a
-    symbolic link: O_NOFOLLOW refuses it, and its target is never touched.
-    """
-    _remove_tree_at(None, path)
-
-
-def _remove_entry(path: str) -> None:
-    st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode):
-        _remove_tree(path)
-    else:
-        os.unlink(path)
+def _empty_dir(fd: int) -> None:
+    """Remove everything the directory ``fd`` holds when scanned (see ``_remove_tree_at``)."""
+    with os.scandir(fd) as it:
+        entries = list(it)
+    files = []
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _remove_tree_at(fd, entry.name)
+        else:
+            files.append(entry.name)
+    _unlink_all(fd, files)
 
 
 def delete_dir(root: str, real_root: str, directory: str) -> None:
@@ -1171,15 +1189,15 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
     concurrently may survive (with the directories holding it), and never makes this fail.
     """
     if not directory:
+        # The root itself stays; what it holds goes as in any other directory.
         try:
-            it = os.scandir(root)
+            fd = os.open(root, _O_DIR)
         except FileNotFoundError:
             return
-        with it:
-            paths = [entry.path for entry in it]
-        for path in paths:
-            with contextlib.suppress(FileNotFoundError):
-                _remove_entry(path)
+        try:
+            _empty_dir(fd)
+        finally:
+            os.close(fd)
         return
     parent, _, name = directory[:-1].rpartition("/")
     # Everything below happens relative to the parent's descriptor, opened confined to the
