@@ -30,7 +30,7 @@ BROKEN_STORES = textwrap.dedent(
 
     import pytest
     from zbuffer import cpu
-    from zstore.core import MemoryStore, RangeByteRequest, Store, normalize_prefix
+    from zstore.core import MemoryStore, RangeByteRequest, Store, normalize_prefix, validate_key
 
     from ztesting.store import StoreTests
 
@@ -145,6 +145,101 @@ BROKEN_STORES = textwrap.dedent(
             self._store_dict.pop(key, None)
 
 
+    class NoOverwriteStore(MemoryStore):
+        """set and _set_many keep the old value of a key that exists."""
+
+        async def set(self, key, value):
+            self._check_writable()
+            if key not in self._store_dict:
+                await super().set(key, value)
+
+        async def _set_many(self, values):
+            self._check_writable()
+            values = list(values)
+            await super()._set_many([(k, v) for k, v in values if k not in self._store_dict])
+
+
+    class DirectoryAsKeyStore(MemoryStore):
+        """A directory answers as an empty key, as os.path.exists / open would have it."""
+
+        def _is_dir(self, key):
+            return any(k.startswith(key + "/") for k in self._store_dict)
+
+        def _lookup(self, key):
+            validate_key(key)
+            value = self._store_dict.get(key)
+            if value is None and self._is_dir(key):
+                return cpu.Buffer.from_bytes(b"")
+            return value
+
+        async def exists(self, key):
+            validate_key(key)
+            return key in self._store_dict or self._is_dir(key)
+
+        async def getsize(self, key):
+            validate_key(key)
+            if key not in self._store_dict and self._is_dir(key):
+                return 0
+            return await super().getsize(key)
+
+
+    class DetachedReadOnlyViewStore(MemoryStore):
+        """with_read_only returns a store over other (empty) data."""
+
+        def with_read_only(self, read_only=False):
+            return type(self)(store_dict={}, read_only=read_only)
+
+
+    class EqualsAnythingStore(MemoryStore):
+        """== is True for any object."""
+
+        def __eq__(self, other):
+            return True
+
+        __hash__ = None
+
+
+    class LaxPrefixStore(MemoryStore):
+        """Directory methods drop "." segments and a leading "/": "." is the root."""
+
+        @staticmethod
+        def _lax(prefix):
+            if prefix in ("", "/"):
+                return prefix
+            return "/".join(s for s in prefix.removeprefix("/").split("/") if s != ".")
+
+        def list_dir(self, prefix):
+            return super().list_dir(self._lax(prefix))
+
+        async def delete_dir(self, prefix):
+            await super().delete_dir(self._lax(prefix))
+
+        async def is_empty(self, prefix):
+            return await super().is_empty(self._lax(prefix))
+
+        async def getsize_prefix(self, prefix):
+            return await super().getsize_prefix(self._lax(prefix))
+
+
+    class DropsMissingGetManyStore(MemoryStore):
+        """_get_many leaves out missing keys instead of yielding (key, None)."""
+
+        async def _get_many(self, requests):
+            async for key, value in super()._get_many(requests):
+                if value is not None:
+                    yield key, value
+
+
+    class AcceptsNonBufferStore(MemoryStore):
+        """set stores a value that is not a Buffer (a later get fails far from the cause)."""
+
+        async def set(self, key, value):
+            if isinstance(value, cpu.Buffer):
+                return await super().set(key, value)
+            self._check_writable()
+            self._store_dict[key] = value
+
+
     def _suite(store_cls):
         class Suite(StoreTests):
             buffer_cls = cpu.Buffer
@@ -173,6 +268,13 @@ BROKEN_STORES = textwrap.dedent(
     TestIgnoresPrototypeStore = _suite(IgnoresPrototypeStore)
     TestAliasingStore = _suite(AliasingStore)
     TestLaxKeyStore = _suite(LaxKeyStore)
+    TestNoOverwriteStore = _suite(NoOverwriteStore)
+    TestDirectoryAsKeyStore = _suite(DirectoryAsKeyStore)
+    TestDetachedReadOnlyViewStore = _suite(DetachedReadOnlyViewStore)
+    TestEqualsAnythingStore = _suite(EqualsAnythingStore)
+    TestLaxPrefixStore = _suite(LaxPrefixStore)
+    TestDropsMissingGetManyStore = _suite(DropsMissingGetManyStore)
+    TestAcceptsNonBufferStore = _suite(AcceptsNonBufferStore)
     '''
 )
 
@@ -227,6 +329,27 @@ MUST_FAIL: dict[str, list[str]] = {
         "test_exists_rejects_invalid_key[leading-dotdot]",
         "test_delete_rejects_invalid_key[nul]",
     ],
+    "NoOverwriteStore": [
+        "test_set_overwrites_an_existing_key[longer-set]",
+        "test_set_overwrites_an_existing_key[shorter-_set_many]",
+    ],
+    "DirectoryAsKeyStore": [
+        "test_a_directory_is_not_a_key[exists]",
+        "test_a_directory_is_not_a_key[get]",
+        "test_a_directory_is_not_a_key[get_partial_values]",
+        "test_a_directory_is_not_a_key[_get_many]",
+        "test_a_directory_is_not_a_key[getsize]",
+    ],
+    "DetachedReadOnlyViewStore": ["test_with_read_only_views_share_data"],
+    "EqualsAnythingStore": ["test_store_eq"],
+    "LaxPrefixStore": [
+        "test_directory_methods_reject_invalid_prefix[dot-delete_dir]",
+        "test_directory_methods_reject_invalid_prefix[leading-dot-list_dir]",
+        "test_directory_methods_reject_invalid_prefix[inner-dot-is_empty]",
+        "test_directory_methods_reject_invalid_prefix[leading-slash-getsize_prefix]",
+    ],
+    "DropsMissingGetManyStore": ["test_get_many"],
+    "AcceptsNonBufferStore": ["test_write_rejects_a_value_that_is_not_a_buffer[bytes-set]"],
 }
 
 
@@ -261,10 +384,10 @@ def broken_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[
             str(root / "pytest.ini"),
             "--rootdir",
             str(root),
-            # The invalid-key and invalid-prefix tests are 86 of each store's ~220 tests;
-            # only the store that breaks key validation needs them, so keep the run fast.
+            # The tests of invalid or non-str keys and prefixes are about 130 of each
+            # store's 280; only the stores that break those rules need them.
             "-k",
-            "LaxKey or not rejects_invalid",
+            "LaxKey or LaxPrefix or not (rejects_invalid or reject_invalid or not_a_str)",
         ],
         plugins=[recorder],
     )
@@ -310,6 +433,24 @@ def test_zarr_store_state_machine_catches_wrong_range_arithmetic() -> None:
     exec(compile(BROKEN_STORES, "broken_stores", "exec"), namespace)
     store = namespace["OffByOneRangeStore"]()
     _state_machine_fails(lambda: ZarrStoreStateMachine(store))
+
+
+@pytest.mark.parametrize(
+    "name", ["NoOverwriteStore", "DirectoryAsKeyStore", "DropsMissingGetManyStore"]
+)
+def test_zarr_store_state_machine_catches(name: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(BROKEN_STORES, "broken_stores", "exec"), namespace)
+    store = namespace[name]()
+    _state_machine_fails(lambda: ZarrStoreStateMachine(store))
+
+
+@pytest.mark.parametrize("name", ["NoOverwriteStore", "DirectoryAsKeyStore"])
+def test_hierarchy_state_machine_catches(name: str) -> None:
+    namespace: dict[str, Any] = {}
+    exec(compile(BROKEN_STORES, "broken_stores", "exec"), namespace)
+    store = namespace[name]()
+    _state_machine_fails(lambda: HierarchyStateMachine(store))
 
 
 def test_hierarchy_state_machine_catches_nested_list_dir_and_string_prefixes() -> None:

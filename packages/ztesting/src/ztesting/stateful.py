@@ -106,6 +106,13 @@ class SyncStoreWrapper:
         """``store.get``."""
         return sync(self.store.get(key, prototype=prototype, byte_range=byte_range))
 
+    def get_many(
+        self, keys: Iterable[str], prototype: BufferPrototype
+    ) -> builtins.list[tuple[str, Buffer | None]]:
+        """``store._get_many`` of whole values, collected in the order the store yields."""
+        requests = [(key, prototype, None) for key in keys]
+        return builtins.list(sync(collect_aiterator(self.store._get_many(requests))))
+
     def get_partial_values(
         self, key_ranges: Iterable[tuple[str, ByteRequest | None]], prototype: BufferPrototype
     ) -> builtins.list[Buffer | None]:
@@ -212,27 +219,48 @@ class ZarrStoreStateMachine(RuleBasedStateMachine):
         if not self.store.read_only:
             self.store.clear()
 
-    @rule(key=keys(max_num_nodes=3), data=st.binary(min_size=0, max_size=MAX_BINARY_SIZE))
-    def set(self, key: str, data: bytes) -> None:
-        assume(not _conflicts(key, self.model))
-        note(f"(set) {key!r} <- {data!r}")
-        assert not self.store.read_only
-        self.store.set(key, self._buf(data))
-        self.model[key] = data
+    def _write_keys(self) -> st.SearchStrategy[str]:
+        """Keys to write: an existing key (an overwrite) as often as a fresh one."""
+        fresh = keys(max_num_nodes=3)
+        if not self.model:
+            return fresh
+        return st.sampled_from(sorted(self.model)) | fresh
 
-    @rule(key=keys(max_num_nodes=3), data=st.binary(min_size=0, max_size=MAX_BINARY_SIZE))
-    def set_if_not_exists(self, key: str, data: bytes) -> None:
-        assume(not _conflicts(key, self.model))
-        note(f"(set_if_not_exists) {key!r} <- {data!r}")
-        self.store.set_if_not_exists(key, self._buf(data))
-        self.model.setdefault(key, data)
-
-    @rule(
-        items=st.dictionaries(
-            keys(max_num_nodes=3), st.binary(max_size=MAX_BINARY_SIZE), max_size=4
+    def _directories(self) -> builtins.list[str]:
+        """Every directory of a key in the model (never a key itself: see ``_conflicts``)."""
+        return sorted(
+            {key.rsplit("/", i)[0] for key in self.model for i in range(1, key.count("/") + 1)}
         )
-    )
-    def set_many(self, items: dict[str, bytes]) -> None:
+
+    def _probe_keys(self) -> st.SearchStrategy[str]:
+        """Keys to ask about: fresh ones, and directories of existing keys when there are."""
+        fresh = keys(max_num_nodes=3)
+        directories = self._directories()
+        return st.sampled_from(directories) | fresh if directories else fresh
+
+    @rule(data=st.data(), value=st.binary(min_size=0, max_size=MAX_BINARY_SIZE))
+    def set(self, data: DataObject, value: bytes) -> None:
+        key = data.draw(self._write_keys(), label="key")
+        assume(not _conflicts(key, self.model))
+        note(f"(set) {key!r} <- {value!r}")
+        assert not self.store.read_only
+        self.store.set(key, self._buf(value))
+        self.model[key] = value
+
+    @rule(data=st.data(), value=st.binary(min_size=0, max_size=MAX_BINARY_SIZE))
+    def set_if_not_exists(self, data: DataObject, value: bytes) -> None:
+        key = data.draw(self._write_keys(), label="key")
+        assume(not _conflicts(key, self.model))
+        note(f"(set_if_not_exists) {key!r} <- {value!r}")
+        self.store.set_if_not_exists(key, self._buf(value))
+        self.model.setdefault(key, value)
+
+    @rule(data=st.data())
+    def set_many(self, data: DataObject) -> None:
+        items = data.draw(
+            st.dictionaries(self._write_keys(), st.binary(max_size=MAX_BINARY_SIZE), max_size=4),
+            label="items",
+        )
         assume(not any(_conflicts(k, [*self.model, *items]) for k in items))
         note(f"(_set_many) {sorted(items)}")
         self.store.set_many([(k, self._buf(v)) for k, v in items.items()])
@@ -252,11 +280,41 @@ class ZarrStoreStateMachine(RuleBasedStateMachine):
         expected = expected_bytes(self.model[key], byte_range)
         assert observed.to_bytes() == expected, (key, byte_range, observed.to_bytes(), expected)
 
-    @rule(key=keys(max_num_nodes=3))
-    def get_missing(self, key: str) -> None:
+    @rule(data=st.data())
+    def get_missing(self, data: DataObject) -> None:
+        key = data.draw(self._probe_keys(), label="key")
         assume(key not in self.model)
         note(f"(get missing) {key!r}")
         assert self.store.get(key, self.prototype) is None
+
+    @precondition(lambda self: any("/" in key for key in self.model))
+    @rule(data=st.data())
+    def directory_is_not_a_key(self, data: DataObject) -> None:
+        directory = data.draw(st.sampled_from(self._directories()), label="directory")
+        note(f"(directory as a key) {directory!r}")
+        assert self.store.exists(directory) is False, f"exists({directory!r}) of a directory"
+        got = self.store.get(directory, self.prototype)
+        assert got is None, f"get({directory!r}) of a directory gave {got!r}"
+        assert self.store.get_partial_values([(directory, None)], self.prototype) == [None]
+        try:
+            size = self.store.getsize(directory)
+        except FileNotFoundError:
+            pass
+        else:
+            raise AssertionError(f"getsize({directory!r}) of a directory gave {size}")
+
+    @rule(data=st.data())
+    def get_many(self, data: DataObject) -> None:
+        candidates = self._probe_keys()
+        if self.model:
+            candidates = st.sampled_from(sorted(self.model)) | candidates
+        requested = data.draw(st.lists(candidates, max_size=5, unique=True), label="keys")
+        note(f"(_get_many) {requested}")
+        observed = self.store.get_many(requested, self.prototype)
+        answers = {k: None if v is None else v.to_bytes() for k, v in observed}
+        assert len(observed) == len(answers), f"_get_many answered a key twice: {observed}"
+        expected = {k: self.model.get(k) for k in requested}
+        assert answers == expected, (answers, expected)
 
     @precondition(lambda self: len(self.model) > 0)
     @rule(data=st.data())
@@ -328,8 +386,9 @@ class ZarrStoreStateMachine(RuleBasedStateMachine):
         note("(is_empty)")
         assert self.store.is_empty("") == (not self.model)
 
-    @rule(key=keys(max_num_nodes=3))
-    def exists(self, key: str) -> None:
+    @rule(data=st.data())
+    def exists(self, data: DataObject) -> None:
+        key = data.draw(self._probe_keys(), label="key")
         note(f"(exists) {key!r}")
         assert self.store.exists(key) == (key in self.model)
 
@@ -446,6 +505,7 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         self.prototype = prototype if prototype is not None else default_buffer_prototype()
         self.groups: set[str] = set()
         self.arrays: dict[str, int] = {}  # path -> ndim
+        self.documents: dict[str, bytes] = {}  # path -> its zarr.json as last written
 
     # ------------------------------------------------------------------ helpers
 
@@ -453,6 +513,10 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         value = self.prototype.buffer.from_bytes(data)
         self.store.set(key, value)
         self.model.set(key, value)
+
+    def _set_document(self, path: str, document: bytes) -> None:
+        self._set_both(_meta_key(path), document)
+        self.documents[path] = document
 
     def _directories(self) -> builtins.list[str]:
         """Every directory the model has, plus a few that only share a string prefix."""
@@ -471,6 +535,9 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         self.arrays = {
             a: n for a, n in self.arrays.items() if a != path and not a.startswith(below)
         }
+        self.documents = {
+            p: d for p, d in self.documents.items() if p != path and not p.startswith(below)
+        }
 
     def _draw_parent(self, data: DataObject) -> str:
         return data.draw(st.sampled_from(sorted(self.groups)), label="parent group")
@@ -480,7 +547,7 @@ class HierarchyStateMachine(RuleBasedStateMachine):
     @initialize()
     def init_store(self) -> None:
         self.store.clear()
-        self._set_both("zarr.json", _GROUP_DOC)
+        self._set_document("", _GROUP_DOC)
         self.groups.add("")
 
     def teardown(self) -> None:
@@ -494,7 +561,7 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         path = f"{parent}/{name}" if parent else name
         assume(path not in self.groups and path not in self.arrays)
         note(f"add group {path!r}")
-        self._set_both(_meta_key(path), _GROUP_DOC)
+        self._set_document(path, _GROUP_DOC)
         self.groups.add(path)
 
     @rule(name=short_node_names, ndim=st.integers(0, 2), data=st.data())
@@ -503,7 +570,7 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         path = f"{parent}/{name}" if parent else name
         assume(path not in self.groups and path not in self.arrays)
         note(f"add array {path!r} ndim={ndim}")
-        self._set_both(_meta_key(path), _array_doc(ndim))
+        self._set_document(path, _array_doc(ndim))
         self.arrays[path] = ndim
         chunks = data.draw(
             st.lists(st.tuples(*[st.integers(0, 3)] * ndim), max_size=4, unique=True),
@@ -511,6 +578,16 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         )
         for index in chunks:
             self._set_both(_chunk_key(path, index), data.draw(st.binary(max_size=16)))
+
+    @rule(data=st.data(), value=st.text(max_size=12))
+    def update_attributes(self, data: DataObject, value: str) -> None:
+        # Rewrites a zarr.json in place, as zarr does when attributes change: an overwrite,
+        # usually to another length.
+        path = data.draw(st.sampled_from(sorted(self.documents)), label="node")
+        document = json.loads(self.documents[path])
+        document["attributes"] = {"note": value}
+        note(f"update attributes of {path!r}")
+        self._set_document(path, json.dumps(document).encode())
 
     @precondition(lambda self: bool(self.arrays))
     @rule(data=st.data())
@@ -563,7 +640,8 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         assert self.store.is_empty("/")
         self.groups.clear()
         self.arrays.clear()
-        self._set_both("zarr.json", _GROUP_DOC)
+        self.documents.clear()
+        self._set_document("", _GROUP_DOC)
         self.groups.add("")
 
     @rule(data=st.data())
@@ -594,6 +672,22 @@ class HierarchyStateMachine(RuleBasedStateMachine):
             directory
         )
 
+    @rule(data=st.data())
+    def check_directory_as_a_key(self, data: DataObject) -> None:
+        # A directory ("a", "a/c") is not a key; the names near one ("a-") may be.
+        name = data.draw(st.sampled_from(self._directories()[1:] or ["zarr.json"]), label="name")
+        expected = self.model.get(name, self.prototype)
+        observed = self.store.get(name, self.prototype)
+        assert (observed is None) == (expected is None), (name, observed, expected)
+        assert self.store.exists(name) is (expected is not None), name
+        if expected is None:
+            try:
+                size = self.store.getsize(name)
+            except FileNotFoundError:
+                pass
+            else:
+                raise AssertionError(f"getsize({name!r}) of a directory gave {size}")
+
     # ------------------------------------------------------------------ invariants
 
     @invariant()
@@ -601,8 +695,12 @@ class HierarchyStateMachine(RuleBasedStateMachine):
         store_keys = sorted(self.store.list_prefix(""))
         model_keys = sorted(self.model.list_prefix(""))
         assert store_keys == model_keys, (store_keys, model_keys)
-        for path in self.groups | set(self.arrays):
-            assert _meta_key(path) in model_keys, path
+        # Every node the test created has its metadata, as last written, in the store itself.
+        assert set(self.documents) == self.groups | set(self.arrays)
+        for path, document in self.documents.items():
+            stored = self.store.get(_meta_key(path), self.prototype)
+            assert stored is not None, f"the store lost {_meta_key(path)!r}"
+            assert stored.to_bytes() == document, f"the store changed {_meta_key(path)!r}"
 
     @invariant()
     def check_root_listing(self) -> None:

@@ -17,6 +17,7 @@ import inspect
 import pickle
 import random
 from abc import abstractmethod
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
@@ -60,14 +61,27 @@ INVALID_KEYS: dict[str, str] = {
     "nul": "a\x00b",
 }
 
-# Prefixes every directory method must refuse (zstore.core.normalize_prefix).
+# Prefixes every directory method must refuse (zstore.core.normalize_prefix). "" and "/"
+# are the root and "foo/" is "foo", so none of those is here; "." is not a spelling of the
+# root either (a lax store that drops "." segments lets delete_dir(".") wipe everything).
 INVALID_PREFIXES: dict[str, str] = {
+    "dot": ".",
+    "leading-dot": "./x",
+    "inner-dot": "a/./b",
+    "leading-slash": "/x",
+    "dotdot-alone": "..",
     "dotdot": "../x",
     "empty-segment": "a//b",
     "inner-dotdot": "a/../b",
     "backslash": "a\\b",
     "nul": "a\x00b",
 }
+
+# Values that are not Buffers, which every write path must refuse with a TypeError.
+NON_BUFFER_VALUES: dict[str, object] = {"bytes": b"value", "none": None}
+
+# Keys (and prefixes) that are not str, which every key method must refuse with a TypeError.
+NON_STR_KEYS: list[object] = [1, None, b"c/0"]
 
 # A layout with every sibling trap of prefix matching: "foo" vs "foo-bar" vs "foo.json",
 # "c" vs "cc", nested directories, and a root key.
@@ -83,6 +97,12 @@ DIR_LAYOUT: dict[str, bytes] = {
     "c/0": b"c0c0",
     "cc/0": b"cc0cc0cc0",
 }
+
+# Every directory of DIR_LAYOUT (no key is also a directory): c, cc, foo, foo-bar, foo/bar,
+# foo/bar/c, foo/bar/c/0, foo/c.
+DIR_LAYOUT_DIRECTORIES: list[str] = sorted(
+    {key.rsplit("/", i)[0] for key in DIR_LAYOUT for i in range(1, key.count("/") + 1)}
+)
 
 # The value used for byte-range edges, and (name, value, request) cases: empty values,
 # zero-length ranges, ranges starting at / past the end, suffixes longer than the value.
@@ -139,6 +159,14 @@ async def _keys(iterator: AsyncIterator[str]) -> list[str]:
 def _names_key(message: str, key: str) -> bool:
     """Whether an error message names ``key`` (as its repr, or verbatim if printable)."""
     return repr(key) in message or (key.isprintable() and key != "" and key in message)
+
+
+def _names_prefix(message: str, prefix: str) -> bool:
+    """Whether an error message names ``prefix`` quoted (its repr, or in "..." or `...`).
+
+    Stricter than :func:`_names_key`: a bare ``.`` or ``..`` is in almost any sentence.
+    """
+    return any(q in message for q in (repr(prefix), f'"{prefix}"', f"`{prefix}`"))
 
 
 class StoreTests(Generic[S, B]):
@@ -248,15 +276,22 @@ class StoreTests(Generic[S, B]):
         # compared with its original.
         store2 = self.store_cls(**store_kwargs)
         assert store == store2
+        # And the other way: a store equal to anything would pass every check above.
+        for other in (object(), 42, None, "store"):
+            equal = store == other
+            assert not equal, f"{type(store).__name__} == {other!r}"
+            assert store != other, f"not {type(store).__name__} != {other!r}"
 
     async def test_serializable_store(self, store: S, buffer_prototype: BufferPrototype) -> None:
         new_store: S = pickle.loads(pickle.dumps(store))
         assert new_store == store
         assert new_store.read_only == store.read_only
+        # zarr-python 3.4.2 round-trips this value through the original store; through the
+        # copy is what shows that the copy works.
         data_buf = self.buf(b"\x01\x02\x03\x04")
-        await store.set("foo", data_buf)
-        observed = await store.get("foo", prototype=buffer_prototype)
-        assert_bytes_equal(observed, data_buf)
+        await new_store.set("foo", data_buf)
+        observed = await new_store.get("foo", prototype=buffer_prototype)
+        assert_bytes_equal(observed, data_buf, "the unpickled store does not read back its write")
 
     def test_store_read_only(self, store: S) -> None:
         assert not store.read_only
@@ -318,6 +353,47 @@ class StoreTests(Generic[S, B]):
         with pytest.raises(ValueError, match=READ_ONLY_MESSAGE):
             await reader.delete("foo")
 
+    async def test_with_read_only_views_share_data(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        """A ``with_read_only`` view is over the store's data, not a copy or an empty store.
+
+        Each writer closes before the others look: the contract only promises other store
+        objects see a write then (ZipStore publishes on close); for stores whose writes are
+        visible at once, closing changes nothing.
+        """
+        try:
+            store.with_read_only(read_only=True)
+        except NotImplementedError:
+            pytest.skip(f"{type(store).__name__} does not implement with_read_only")
+        await store.set("foo/zarr.json", self.buf(b"from the store"))
+        store.close()
+        reader = store.with_read_only(read_only=True)
+        writer = reader.with_read_only(read_only=False)
+        for view, name in [(reader, "reader"), (writer, "writer")]:
+            assert_bytes_equal(
+                await view.get("foo/zarr.json", buffer_prototype),
+                b"from the store",
+                f"a {name} view does not see the store's write",
+            )
+            assert await _keys(view.list()) == ["foo/zarr.json"], f"{name} view's list()"
+        await writer.set("foo/c/0", self.buf(b"from the writer"))
+        await writer.delete("foo/zarr.json")
+        writer.close()
+        views: list[tuple[Store, str]] = [
+            (store, "store"),
+            (store.with_read_only(read_only=True), "new reader"),
+            (writer, "writer"),
+        ]
+        for view, name in views:
+            assert_bytes_equal(
+                await view.get("foo/c/0", buffer_prototype),
+                b"from the writer",
+                f"the {name} does not see a write through a with_read_only(False) view",
+            )
+            assert not await view.exists("foo/zarr.json"), f"the {name} missed a delete"
+            assert await _keys(view.list()) == ["foo/c/0"], f"the {name}'s list()"
+
     @pytest.mark.parametrize("key", ["c/0", "foo/c/0.0", "foo/0/0"])
     @pytest.mark.parametrize(
         ("data", "byte_range"),
@@ -357,15 +433,24 @@ class StoreTests(Generic[S, B]):
             await store.get("c/0", prototype=buffer_prototype, byte_range=(0, 2))  # type: ignore[arg-type]
 
     async def test_get_many(self, store: S, buffer_prototype: BufferPrototype) -> None:
+        """zarr-python's test, plus missing keys: each is ``(key, None)``, never left out."""
         keys = tuple(map(str, range(10)))
         values = tuple(k.encode() for k in keys)
         for k, v in zip(keys, values, strict=True):
             await self.set(store, k, self.buf(v))
+        missing: list[tuple[str, ByteRequest | None]] = [
+            ("missing", None),
+            ("c/1", RangeByteRequest(0, 1)),
+        ]
+        requests = [*((k, None) for k in keys), *missing]
         observed = await collect_aiterator(
-            store._get_many((k, buffer_prototype, None) for k in keys)
+            store._get_many((k, buffer_prototype, r) for k, r in requests)
         )
-        observed_kvs = sorted((k, b.to_bytes() if b is not None else None) for k, b in observed)
-        assert observed_kvs == sorted(zip(keys, values, strict=True))
+        observed_kvs = sorted(
+            ((k, b.to_bytes() if b is not None else None) for k, b in observed), key=repr
+        )
+        expected = [*zip(keys, values, strict=True), *((k, None) for k, _ in missing)]
+        assert observed_kvs == sorted(expected, key=repr)
 
     @pytest.mark.parametrize("key", ["c/0", "foo/c/0.0", "foo/0/0"])
     @pytest.mark.parametrize("data", [b"\x01\x02\x03\x04", b""])
@@ -404,6 +489,33 @@ class StoreTests(Generic[S, B]):
         await store._set_many(store_dict.items())
         for k, v in store_dict.items():
             assert_bytes_equal(await self.get(store, k), v, k)
+
+    @pytest.mark.parametrize("method", ["set", "_set_many"])
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [(b"old", b"a longer new value"), (b"a longer old value", b"new"), (b"old", b"")],
+        ids=["longer", "shorter", "empty"],
+    )
+    async def test_set_overwrites_an_existing_key(
+        self, store: S, method: str, old: bytes, new: bytes, buffer_prototype: BufferPrototype
+    ) -> None:
+        """A second write of a key replaces its value, size and share of its directory."""
+
+        async def write(value: bytes) -> None:
+            if method == "set":
+                await store.set("foo/c/0", self.buf(value))
+            else:
+                await store._set_many([("foo/c/0", self.buf(value))])
+
+        await self.set(store, "foo/zarr.json", self.buf(b"meta"))
+        await write(old)
+        await write(new)
+        what = f"{method} of {new!r} over {old!r}"
+        assert_bytes_equal(await store.get("foo/c/0", buffer_prototype), new, what)
+        assert_bytes_equal(await self.get(store, "foo/c/0"), new, f"{what} (backend)")
+        assert await store.getsize("foo/c/0") == len(new), f"getsize after {what}"
+        assert await store.getsize_prefix("foo") == len(new) + 4, f"getsize_prefix after {what}"
+        assert await _keys(store.list()) == ["foo/c/0", "foo/zarr.json"], f"keys after {what}"
 
     @pytest.mark.parametrize(
         "key_ranges",
@@ -586,6 +698,94 @@ class StoreTests(Generic[S, B]):
         )
         assert not await store.exists("ok/1"), "_set_many wrote part of a batch it rejected"
 
+    async def _check_type_error(
+        self, store: S, call: Callable[[], Awaitable[object]], what: str
+    ) -> None:
+        """``call`` must raise TypeError and leave the store as it was."""
+        await self.set(store, "a/b", self.buf(b"kept"))
+        before = await _keys(store.list())
+        with pytest.raises(TypeError):
+            await call()
+        assert await _keys(store.list()) == before, f"{what} changed keys"
+        assert_bytes_equal(await self.get(store, "a/b"), b"kept", f"{what} changed 'a/b'")
+
+    @pytest.mark.parametrize("method", ["set", "set_if_not_exists", "_set_many"])
+    @pytest.mark.parametrize("value", list(NON_BUFFER_VALUES.values()), ids=list(NON_BUFFER_VALUES))
+    async def test_write_rejects_a_value_that_is_not_a_buffer(
+        self, store: S, method: str, value: Any
+    ) -> None:
+        calls: dict[str, Callable[[], Awaitable[object]]] = {
+            "set": lambda: store.set("c/0", value),
+            "set_if_not_exists": lambda: store.set_if_not_exists("c/0", value),
+            # A good value first: the batch must be refused whole, not written in part.
+            "_set_many": lambda: store._set_many([("c/1", self.buf(b"ok")), ("c/0", value)]),
+        }
+        await self._check_type_error(store, calls[method], f"{method} of {value!r}")
+
+    @pytest.mark.parametrize("value", list(NON_BUFFER_VALUES.values()), ids=list(NON_BUFFER_VALUES))
+    async def test_set_if_not_exists_rejects_a_non_buffer_also_for_an_existing_key(
+        self, store: S, value: Any
+    ) -> None:
+        """The TypeError is about the argument: it does not depend on what is stored."""
+        await self._check_type_error(
+            store, lambda: store.set_if_not_exists("a/b", value), f"set_if_not_exists({value!r})"
+        )
+
+    @pytest.mark.parametrize(
+        "method",
+        [
+            "get",
+            "get_partial_values",
+            "_get_many",
+            "set",
+            "set_if_not_exists",
+            "_set_many",
+            "exists",
+            "getsize",
+            "delete",
+        ],
+    )
+    async def test_key_methods_reject_a_key_that_is_not_a_str(
+        self, store: S, method: str, buffer_prototype: BufferPrototype
+    ) -> None:
+        value = self.buf(b"x")
+        calls: dict[str, Callable[[Any], Awaitable[object]]] = {
+            "get": lambda k: store.get(k, buffer_prototype),
+            "get_partial_values": lambda k: store.get_partial_values(
+                buffer_prototype, [("a/b", None), (k, None)]
+            ),
+            "_get_many": lambda k: collect_aiterator(
+                store._get_many([("a/b", buffer_prototype, None), (k, buffer_prototype, None)])
+            ),
+            "set": lambda k: store.set(k, value),
+            "set_if_not_exists": lambda k: store.set_if_not_exists(k, value),
+            "_set_many": lambda k: store._set_many([("c/1", value), (k, value)]),
+            "exists": store.exists,
+            "getsize": store.getsize,
+            "delete": store.delete,
+        }
+        for key in NON_STR_KEYS:
+            await self._check_type_error(
+                store, partial(calls[method], key), f"{method} with key {key!r}"
+            )
+
+    @pytest.mark.parametrize(
+        "method", ["list_dir", "delete_dir", "is_empty", "getsize_prefix", "list_prefix"]
+    )
+    async def test_prefix_methods_reject_a_prefix_that_is_not_a_str(
+        self, store: S, method: str
+    ) -> None:
+        """A prefix of the wrong type is an error, never an answer such as "no keys"."""
+        for prefix in NON_STR_KEYS:
+
+            async def call(prefix: object = prefix) -> object:
+                result = getattr(store, method)(prefix)
+                if inspect.isawaitable(result):
+                    return await result
+                return await collect_aiterator(result)
+
+            await self._check_type_error(store, call, f"{method}({prefix!r})")
+
     @pytest.mark.parametrize("method", ["list_dir", "delete_dir", "is_empty", "getsize_prefix"])
     @pytest.mark.parametrize("prefix", list(INVALID_PREFIXES.values()), ids=list(INVALID_PREFIXES))
     async def test_directory_methods_reject_invalid_prefix(
@@ -599,9 +799,15 @@ class StoreTests(Generic[S, B]):
                 return await result
             return await collect_aiterator(result)
 
-        with pytest.raises(ValueError, match="prefix"):
+        with pytest.raises(ValueError) as info:
             await call()
+        message = str(info.value)
+        assert "prefix" in message, f"{method}({prefix!r}) raised {info.value!r}"
+        assert _names_prefix(message, prefix), (
+            f"{method}({prefix!r}) raised {info.value!r}, which does not name the prefix"
+        )
         assert await self._snapshot(store, DIR_LAYOUT) == DIR_LAYOUT
+        assert await _keys(store.list()) == sorted(DIR_LAYOUT), f"{method}({prefix!r}) changed keys"
 
     # ================================================================== directories
 
@@ -643,6 +849,46 @@ class StoreTests(Generic[S, B]):
         await self._fill(store, DIR_LAYOUT)
         assert await _keys(store.list_dir("foo.json")) == []
         assert await _keys(store.list_dir("nothing/here")) == []
+
+    @pytest.mark.parametrize(
+        "method", ["exists", "get", "get_partial_values", "_get_many", "getsize", "delete"]
+    )
+    async def test_a_directory_is_not_a_key(
+        self, store: S, method: str, buffer_prototype: BufferPrototype
+    ) -> None:
+        """``foo`` with keys under ``foo/`` is not a key: missing to every key method.
+
+        A file store that asks the file system whether a path exists (or opens it) sees
+        a directory there; zarr would then read a group or array that does not exist.
+        """
+        if method == "delete" and not store.supports_deletes:
+            pytest.skip(f"{type(store).__name__} does not support deletes")
+        await self._fill(store, DIR_LAYOUT)
+        for directory in DIR_LAYOUT_DIRECTORIES:
+            call = f"{method}({directory!r}) of a directory"
+            if method == "exists":
+                assert await store.exists(directory) is False, call
+            elif method == "get":
+                for byte_range in [None, RangeByteRequest(0, 1), SuffixByteRequest(1)]:
+                    got = await store.get(directory, buffer_prototype, byte_range)
+                    assert got is None, f"{call} with {byte_range} gave {got!r}"
+            elif method == "get_partial_values":
+                got_values = await store.get_partial_values(
+                    buffer_prototype, [(directory, None), (directory, OffsetByteRequest(0))]
+                )
+                assert got_values == [None, None], f"{call} gave {got_values!r}"
+            elif method == "_get_many":
+                pairs = await collect_aiterator(
+                    store._get_many([(directory, buffer_prototype, None)])
+                )
+                assert pairs == ((directory, None),), f"{call} gave {pairs!r}"
+            elif method == "getsize":
+                with pytest.raises(FileNotFoundError):
+                    await store.getsize(directory)
+            else:
+                await store.delete(directory)  # deleting a missing key is a no-op
+                assert await _keys(store.list()) == sorted(DIR_LAYOUT), f"{call} deleted keys"
+        assert await self._snapshot(store, DIR_LAYOUT) == DIR_LAYOUT
 
     async def test_list_prefix_is_a_plain_string_match(self, store: S) -> None:
         await self._fill(store, DIR_LAYOUT)
