@@ -1,4 +1,5 @@
-"""LocalStore against ztesting's StoreTests and both state machines, with no skips."""
+"""LocalStore against ztesting's StoreTests (with its sync methods: SyncStoreTests) and both
+state machines, with no skips."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from zbuffer.cpu import Buffer
 from zstore.local import TMP_PREFIX, LocalStore
 from ztesting.stateful import HierarchyStateMachine, ZarrStoreStateMachine
-from ztesting.store import StoreTests
+from ztesting.sync_store import SyncStoreTests
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from zbuffer.core import Buffer as CoreBuffer
 
 
-class TestLocalStore(StoreTests[LocalStore, Buffer]):
+class TestLocalStore(SyncStoreTests[LocalStore, Buffer]):
     store_cls = LocalStore
     buffer_cls = Buffer
 

@@ -1,10 +1,8 @@
-"""get_sync, set_sync and delete_sync agree with get, set and delete.
+"""get_sync, set_sync and delete_sync on the file system: files written by other
+programs, directories made and pruned.
 
-zarr-python's StoreTests (zarr/testing/store.py, 3.4.2) checks the sync methods and their
-parity with the async ones; ztesting's does not yet, so their cases are here, on a key at
-the root and on keys in directories (whose directories a write makes and a delete prunes).
-Each case writes through one API and reads through the other: a sync method that skipped
-what its async twin does would be caught.
+Their contract, and their parity with get, set and delete, is checked by ztesting's
+SyncStoreTests in test_conformance.py (zarr-python's sync tests, and more).
 """
 
 from __future__ import annotations
@@ -13,8 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from zbuffer.cpu import Buffer, buffer_prototype
-from zstore.core import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+from zbuffer.cpu import Buffer
 from zstore.local import LocalStore
 
 from .conftest import listing
@@ -22,7 +19,6 @@ from .conftest import listing
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from zstore.core import ByteRequest
 
 DATA = b"\x01\x02\x03\x04"
 KEYS = pytest.mark.parametrize("key", ["k", "a/k", "a/b/c/k"])
@@ -68,49 +64,3 @@ def test_delete_sync_of_a_missing_key_is_a_no_op(root: Path) -> None:
     store.delete_sync("a/missing")
     store.delete_sync("a")  # a directory is not a key
     assert listing(root) == ["a/k"]
-
-
-@KEYS
-async def test_set_then_get_sync(root: Path, key: str) -> None:
-    store = LocalStore(root)
-    await store.set(key, Buffer.from_bytes(DATA))
-    assert _bytes(store.get_sync(key)) == DATA
-
-
-@KEYS
-async def test_set_sync_then_get(root: Path, key: str) -> None:
-    store = LocalStore(root)
-    store.set_sync(key, Buffer.from_bytes(DATA))
-    assert _bytes(await store.get(key, buffer_prototype)) == DATA
-    assert await store.exists(key)
-    assert [k async for k in store.list()] == [key]
-
-
-@KEYS
-async def test_delete_sync_then_get(root: Path, key: str) -> None:
-    store = LocalStore(root)
-    await store.set(key, Buffer.from_bytes(DATA))
-    store.delete_sync(key)
-    assert await store.get(key, buffer_prototype) is None
-    assert await store.is_empty("")
-
-
-@KEYS
-@pytest.mark.parametrize(
-    "byte_range",
-    [
-        None,
-        RangeByteRequest(1, 4),
-        OffsetByteRequest(1),
-        SuffixByteRequest(1),
-        RangeByteRequest(10, 20),
-    ],
-    ids=["none", "range", "offset", "suffix", "range-past-eof"],
-)
-async def test_get_sync_reads_the_same_bytes_as_get(
-    root: Path, key: str, byte_range: ByteRequest | None
-) -> None:
-    store = LocalStore(root)
-    await store.set(key, Buffer.from_bytes(DATA))
-    async_result = await store.get(key, buffer_prototype, byte_range=byte_range)
-    assert _bytes(store.get_sync(key, byte_range=byte_range)) == _bytes(async_result)

@@ -509,9 +509,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         validate_key(key)
         if not self._is_open:
             await self._open()
+        # Checked (and copied if need be) before looking: a value of the wrong type is an
+        # error whether or not the key exists, as in every other store.
+        stored, size = _own(value)
         if key in self._store_dict:
             return
-        stored, size = _own(value)
         state = self._state
         with state.lock:
             # Checked again under the lock: exactly one of many racing writers wins.

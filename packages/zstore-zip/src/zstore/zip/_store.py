@@ -608,6 +608,9 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         return (await self._get_archive()).key_list()
 
     async def _keys_with_prefix(self, prefix: str) -> Sequence[str]:
+        # A plain string match, so normalize_prefix does not apply; the type still must.
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
         return (await self._get_archive()).keys_with_prefix(prefix)
 
     async def _children(self, prefix: str) -> Sequence[str]:
