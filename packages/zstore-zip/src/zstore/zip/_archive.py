@@ -128,6 +128,19 @@ class Entry:
         self.stored_at = data_offset if self.stored else -1
 
 
+class _TemporaryZipFile(zipfile.ZipFile):
+    """The writer of the temporary archive, which only :class:`ZipArchive` closes.
+
+    zipfile's finalizer would write a central directory into the file it holds. When a
+    store is collected in a reference cycle, the collector may run it after that file was
+    closed, and it raises into the void ("Exception ignored in ZipFile.__del__"); the
+    archive's own finalizer publishes or drops the writes instead.
+    """
+
+    def __del__(self) -> None:
+        pass
+
+
 class _PReader:
     """A read-only, seekable file over ``[start, start + size)`` of ``fd``, using pread.
 
@@ -940,7 +953,7 @@ class ZipArchive:
             # Buffered, so zipfile's small header writes do not each cost a system call;
             # writestr ends with a seek, which flushes, and write() flushes again anyway.
             raw = open(fd, "r+b", closefd=False)  # noqa: SIM115 - owned by the ZipFile
-            writer = zipfile.ZipFile(
+            writer = _TemporaryZipFile(
                 raw, "a", compression=self.compression, allowZip64=self.allowZip64
             )
         except BaseException:
