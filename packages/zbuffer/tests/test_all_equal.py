@@ -25,6 +25,12 @@ def oracle(data: np.ndarray[Any, Any], other: Any, equal_nan: bool) -> bool:
         return False
     numeric = data.dtype.kind not in "USTOV"
     other_array = np.asarray(other)
+    python_int = other_array.ndim == 0 and type(other_array[()]) is int  # beyond 64 bits
+    if data.dtype.kind in "iu" and (other_array.dtype.kind in "iu" or python_int):
+        # Integers compare exactly: NumPy 2 does so for int64 with uint64, NumPy 1.26
+        # rounds them in float64; and zarr raises TypeError for Python ints beyond 64 bits
+        # (isnan of an object array), which zbuffer calls unequal like any out of range.
+        return exact_integers_equal(data, other_array)
     # zarr raises "truth value ... ambiguous" for an array-valued float `other`; zbuffer
     # applies the bitwise rule to scalars only and compares arrays by value.
     if numeric and other_array.dtype.kind == "f" and other_array.ndim == 0 and other == 0.0:
@@ -33,6 +39,12 @@ def oracle(data: np.ndarray[Any, Any], other: Any, equal_nan: bool) -> bool:
         return bool(np.array_equal(left.view(raw), right.view(raw)))
     left, right = np.broadcast_arrays(data, other)
     return bool(np.array_equal(left, right, equal_nan=equal_nan and numeric))
+
+
+def exact_integers_equal(data: np.ndarray[Any, Any], other: Any) -> bool:
+    """The exact answer for integers, compared as Python ints."""
+    left, right = np.broadcast_arrays(data, np.asarray(other))
+    return all(int(x) == int(y) for x, y in zip(left.flat, right.flat, strict=True))
 
 
 def check(data: np.ndarray[Any, Any], other: Any, equal_nan: bool = True) -> bool:
@@ -175,6 +187,133 @@ def test_complex_zero_checks_both_parts_bitwise() -> None:
     data[3] = complex(0.0, -0.0)
     assert not check(data, 0.0)
     assert check(data, 0)
+
+
+# --- integers: exact, never through NumPy's float64 common type of int64 and uint64 --------
+
+_INT_DTYPES = [np.dtype(f"{kind}1") for kind in "iu"] + [
+    np.dtype(f"{order}{kind}{size}") for kind in "iu" for size in (2, 4, 8) for order in "<>"
+]
+# Every edge of every integer width, 2**53 (where float64 stops being exact) and neighbours.
+_ANCHORS = sorted(
+    {0, 2**53, -(2**53), 2**62}
+    | {sign * 2**bits for bits in (7, 8, 15, 16, 31, 32, 63, 64) for sign in (1, -1)}
+)
+# Those a NumPy integer holds (Python ints beyond have a test of their own).
+_INT_VALUES = sorted(
+    value
+    for value in {anchor + delta for anchor in _ANCHORS for delta in (-1, 0, 1)}
+    if -(2**63) <= value < 2**64
+)
+
+
+def _in_range(value: int, dtype: np.dtype[Any]) -> bool:
+    info = np.iinfo(dtype)
+    return int(info.min) <= value <= int(info.max)
+
+
+def _typed(value: int) -> list[Any]:
+    """``value`` as a Python int and as every NumPy integer scalar that holds it exactly."""
+    typed = [np.dtype(code).type(value) for code in "bBhHiIqQ" if _in_range(value, np.dtype(code))]
+    return [value, *typed]
+
+
+def test_integers_near_2_to_the_53_63_and_64_are_told_apart() -> None:
+    assert not check(np.full(4, 2**63, dtype="u8"), 2**63 - 1)
+    assert not check(np.full(4, 2**63 - 1, dtype="i8"), 2**63)
+    assert not check(np.full(4, 2**63 - 1, dtype="i8"), np.uint64(2**63))
+    assert not check(np.full(4, 2**62 + 1, dtype="i8"), np.uint64(2**62))
+    assert check(np.full(4, 2**62 + 1, dtype="i8"), np.uint64(2**62 + 1))
+    assert not check(np.full(4, 2**53, dtype="u8"), 2**53 + 1)
+    assert not check(np.full(4, 2**64 - 1, dtype="u8"), np.int64(-1))
+    assert not check(np.full(4, 2**64 - 1, dtype=">u8"), -1)
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES, ids=str)
+def test_integers_match_the_exact_answer_for_every_edge_value(dtype: np.dtype[Any]) -> None:
+    # Exhaustive over edge values: each fill of `dtype` against each value, as a Python
+    # int and as every NumPy integer scalar that holds it (2**63 - 1 as int64, uint64...).
+    for fill in filter(lambda v: _in_range(v, dtype), _INT_VALUES):
+        buf = NDBuffer.from_numpy_array(np.full((2, 3), fill, dtype=dtype))
+        for value in _INT_VALUES:
+            for other in _typed(value):
+                got = buf.all_equal(other)
+                assert got is (fill == value), f"{dtype} of {fill} vs {other!r}: got {got}"
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES, ids=str)
+def test_integers_find_one_element_off_by_one(dtype: np.dtype[Any]) -> None:
+    for fill in filter(lambda v: _in_range(v, dtype), _INT_VALUES):
+        for odd in (fill - 1, fill + 1):
+            if not _in_range(odd, dtype):
+                continue
+            data = np.full((3, 5), fill, dtype=dtype)
+            data[2, 4] = odd
+            for other in _typed(fill):
+                assert not check(data, other), f"{dtype} {fill} with one {odd} vs {other!r}"
+
+
+@pytest.mark.parametrize(
+    ("data", "other", "twin"),
+    [
+        (np.full((2, 3), 2**63 - 1, dtype="i8"), np.full(3, 2**63, dtype="u8"), 2**63 - 1),
+        (np.full((2, 3), 2**63, dtype=">u8"), np.full(3, 2**63 - 1, dtype="i8"), 2**63),
+        (np.full((2, 3), 2**64 - 1, dtype="u8"), np.full(3, -1, dtype="i1"), 2**64 - 1),
+        (np.array(2**63 - 1, dtype="i8"), 2**63, np.uint64(2**63 - 1)),
+        (np.array(2**53, dtype="u8"), np.int64(2**53 + 1), np.int64(2**53)),
+        (np.array(-1, dtype="i8"), 2**64 - 1, -1),
+    ],
+    ids=["i8-vs-u8-array", "u8-vs-i8-array", "u8-vs-negative-i1", "0-d-i8", "0-d-u8", "0-d-neg"],
+)
+def test_integer_arrays_and_zero_dim_data_compare_exactly(
+    data: np.ndarray[Any, Any], other: Any, twin: Any
+) -> None:
+    # The generic, unblocked path: an array-valued `other`, or 0-d data.
+    assert not check(data, other)
+    assert check(data, twin)
+
+
+def test_integers_beyond_64_bits_equal_nothing() -> None:
+    # zarr raises TypeError here (NumPy makes them object arrays, then asks isnan).
+    assert not NDBuffer.from_numpy_array(np.full(3, 2**64 - 1, dtype="u8")).all_equal(2**64)
+    assert not NDBuffer.from_numpy_array(np.array(-(2**63), dtype="i8")).all_equal(-(2**63) - 1)
+    assert NDBuffer.from_numpy_array(np.zeros(0, dtype="i1")).all_equal(2**70)
+
+
+_NEAR_EDGES = st.sampled_from(_ANCHORS).flatmap(lambda a: st.integers(a - 3, a + 3))
+
+
+@st.composite
+def integer_case(draw: st.DrawFn) -> tuple[np.ndarray[Any, Any], Any, int]:
+    """Integer data near an edge, maybe one element off, and a value near an edge.
+
+    The value comes as a Python int, a NumPy integer scalar of any type that holds it, or
+    an array of those that broadcasts against the data. Also returns it as a Python int.
+    """
+    dtype = draw(st.sampled_from(_INT_DTYPES))
+    info = np.iinfo(dtype)
+    fill = min(max(draw(_NEAR_EDGES), int(info.min)), int(info.max))
+    data = np.full(
+        draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)), fill, dtype=dtype
+    )
+    if data.size and draw(st.booleans()):
+        data.flat[draw(st.integers(0, data.size - 1))] = fill - 1 if fill > info.min else fill + 1
+    value = draw(_NEAR_EDGES)
+    other: Any = value
+    codes = [code for code in "bBhHiIqQ" if _in_range(value, np.dtype(code))]
+    if codes and draw(st.booleans()):
+        other = np.dtype(draw(st.sampled_from(codes))).type(value)
+        if draw(st.booleans()):
+            other = np.full(data.shape[-1:], other)
+    return data, other, value
+
+
+@given(integer_case())
+def test_integers_match_python_ints(case: tuple[np.ndarray[Any, Any], Any, int]) -> None:
+    data, other, value = case
+    expected = all(int(x) == value for x in data.flat)
+    got = NDBuffer.from_numpy_array(data).all_equal(other)
+    assert got is expected, f"{data.dtype} {data.shape} vs {other!r}: got {got}"
 
 
 # --- hypothesis: the oracle's answer for arbitrary data and scalars ------------------------

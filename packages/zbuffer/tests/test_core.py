@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import typing
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,25 @@ def test_abstract_classes_cannot_be_instantiated() -> None:
         core.Buffer(np.zeros(1, dtype="B"))  # type: ignore[abstract]
     with pytest.raises(TypeError, match="abstract"):
         core.NDBuffer(np.zeros(1))  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (core.Buffer.create_zero_length, "Buffer"),
+        (lambda: core.Buffer.from_buffer(cpu.Buffer.from_bytes(b"x")), "Buffer"),
+        (lambda: core.Buffer.from_bytes(b"x"), "Buffer"),
+        (lambda: core.NDBuffer.create(shape=(1,), dtype="f8"), "NDBuffer"),
+        (lambda: core.NDBuffer.from_numpy_array(np.zeros(1)), "NDBuffer"),
+    ],
+    ids=["create_zero_length", "from_buffer", "from_bytes", "create", "from_numpy_array"],
+)
+def test_abstract_classmethods_raise_not_implemented(call: Any, name: str) -> None:
+    # Python lets classmethods of an abstract class be called; zarr's raise, not return None.
+    with pytest.raises(
+        NotImplementedError, match=f"Cannot call abstract method on the abstract class '{name}'"
+    ):
+        call()
 
 
 def test_cpu_classes_subclass_the_core_classes() -> None:

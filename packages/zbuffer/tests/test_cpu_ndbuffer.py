@@ -63,6 +63,32 @@ def test_create_fills_like_numpy_full(dtype: str, fill_value: Any, order: Any) -
         assert array.tobytes() == expected.tobytes(), "same bytes as np.full (so -0.0 stays)"
 
 
+@pytest.mark.parametrize(
+    ("shape", "dtype", "fill_value"),
+    [
+        ((2, 3), "f8", np.arange(3.0)),
+        ((2, 3), "f8", np.zeros(3)),
+        ((2, 3), "i2", [[1], [2]]),
+        ((2, 3), "U3", ["a", "bc", ""]),
+        ((2, 2), "i4,f4", (1, 2.0)),
+        ((2, 3), "M8[s]", np.arange(3).astype("M8[s]")),
+    ],
+    ids=["f8-row", "f8-zeros", "i2-column", "U3-list", "structured-tuple", "datetime"],
+)
+def test_create_broadcasts_an_array_fill_value_like_numpy_full(
+    shape: tuple[int, ...], dtype: str, fill_value: Any
+) -> None:
+    expected = np.full(shape, fill_value, dtype=dtype)
+    array = NDBuffer.create(shape=shape, dtype=dtype, fill_value=fill_value).as_numpy_array()
+    assert array.dtype == expected.dtype
+    assert array.tolist() == expected.tolist()
+
+
+def test_create_with_an_array_fill_value_that_does_not_broadcast_raises() -> None:
+    with pytest.raises(ValueError, match="broadcast"):
+        NDBuffer.create(shape=(2, 3), dtype="f8", fill_value=np.arange(2.0))
+
+
 def test_create_with_negative_zero_keeps_the_sign() -> None:
     buf = NDBuffer.create(shape=(4,), dtype="f8", fill_value=-0.0)
     assert np.all(np.signbit(buf.as_numpy_array()))
@@ -179,6 +205,34 @@ def test_getitem_of_one_element_is_a_zero_dim_view() -> None:
     assert buf[1, 2].as_scalar() == 5
     assert buf[1].shape == (3,)
     assert buf[..., 0].shape == (2,)
+
+
+def test_getitem_of_one_integer_on_1d_data_is_a_copy_as_in_zarr() -> None:
+    # zarr adds the Ellipsis that keeps an element a 0-d view to tuple keys only: a lone
+    # integer gives NumPy's scalar, copied, so later writes to the source do not show.
+    source = np.arange(3)
+    buf = NDBuffer.from_numpy_array(source)
+    item = buf[1]
+    source[1] = 50
+    assert item.shape == ()
+    assert item.as_scalar() == 1, "buf[i] on 1-dim data is a copy in zarr"
+    assert not np.shares_memory(item.as_numpy_array(), source)
+    view = buf[(1,)]
+    source[1] = 60
+    assert view.as_scalar() == 60, "a tuple key gives a 0-d view"
+
+
+def test_getitem_selects_fields_of_structured_data() -> None:
+    source = np.zeros(3, dtype=[("x", "<i4"), ("y", "<f8")])
+    source["x"] = [1, 2, 3]
+    buf = NDBuffer.from_numpy_array(source)
+    field = buf["x"]
+    assert field.dtype == np.dtype("<i4")
+    assert field.as_numpy_array().tolist() == [1, 2, 3]
+    assert np.shares_memory(field.as_numpy_array(), source)
+    both = buf[["x", "y"]]
+    assert both.shape == (3,)
+    assert both.dtype.names == ("x", "y")
 
 
 def test_getitem_with_fancy_and_boolean_keys() -> None:

@@ -15,6 +15,7 @@ from typing import (
     Any,
     Literal,
     NamedTuple,
+    NoReturn,
     Protocol,
     SupportsIndex,
     TypeAlias,
@@ -151,6 +152,18 @@ def check_item_key_is_1d_contiguous(key: Any) -> None:
 _BYTE = np.dtype("B")
 
 
+def _abstract_classmethod(base: str, method: str) -> NoReturn:
+    """Raise for an abstract classmethod called on the abstract class (or through super).
+
+    Python refuses to instantiate an abstract class but lets its classmethods be called;
+    zarr raises NotImplementedError there, rather than return None as a bare body would.
+    """
+    raise NotImplementedError(
+        f"Cannot call abstract method on the abstract class '{base}': {method} is "
+        f"implemented by its subclasses, such as zbuffer.cpu.{base}"
+    )
+
+
 def _check_buffer_array(array_like: Any) -> None:
     """Raise unless ``array_like`` is a 1-dim, contiguous array of unsigned bytes.
 
@@ -223,6 +236,7 @@ class Buffer(ABC):
         Self
             New empty 0-length buffer.
         """
+        _abstract_classmethod("Buffer", "create_zero_length")
 
     @classmethod
     def from_array_like(cls, array_like: ArrayLike) -> Self:
@@ -259,6 +273,7 @@ class Buffer(ABC):
         Self
             A new buffer representing the content of the input buffer.
         """
+        _abstract_classmethod("Buffer", "from_buffer")
 
     @classmethod
     @abstractmethod
@@ -275,6 +290,7 @@ class Buffer(ABC):
         Self
             New buffer representing ``bytes_like``.
         """
+        _abstract_classmethod("Buffer", "from_bytes")
 
     def as_array_like(self) -> ArrayLike:
         """Return the underlying array (host or device memory) of this buffer.
@@ -424,14 +440,16 @@ class NDBuffer(ABC):
         order
             Row-major (``"C"``) or column-major (``"F"``) memory layout.
         fill_value
-            If not None, fill the new buffer with this scalar value; otherwise it is
-            filled with zeros.
+            If not None, fill the new buffer with this value: a scalar, or an array that
+            broadcasts to ``shape`` (as ``numpy.full`` takes it); otherwise it is filled
+            with zeros.
 
         Returns
         -------
         Self
             New buffer representing a new ndarray-like object.
         """
+        _abstract_classmethod("NDBuffer", "create")
 
     @classmethod
     def empty(
@@ -492,6 +510,7 @@ class NDBuffer(ABC):
         Self
             New buffer representing ``array_like``.
         """
+        _abstract_classmethod("NDBuffer", "from_numpy_array")
 
     def as_ndarray_like(self) -> NDArrayLike:
         """Return the underlying array (host or device memory) of this buffer.
@@ -591,6 +610,13 @@ class NDBuffer(ABC):
         ------
         ValueError
             If an axis is out of range or does not have length 1.
+
+        Notes
+        -----
+        zarr-python keeps every axis whose index is not in ``axis``, so it ignores negative
+        and out-of-range axes: ``squeeze((-1,))`` of shape ``(1, 3, 1)`` gives ``(1, 3, 1)``
+        there and ``(1, 3)`` here. Silently keeping an axis the caller asked to remove
+        would hand on the wrong shape, so this method reads axes as NumPy does.
         """
         shape = self.shape
         ndim = len(shape)
@@ -700,8 +726,56 @@ def array_all_equal(data: Any, other: Any, equal_nan: bool) -> bool:
         left, right = np.broadcast_arrays(data, np.asarray(other, dtype=data.dtype))
         bits = _BITWISE_DTYPE.get(left.dtype.itemsize, f"V{left.dtype.itemsize}")
         return bool(np.array_equal(left.view(bits), right.view(bits)))
+    if kind in "iu" and other_array.ndim == 0 and is_integer_scalar(other_array):
+        target = integer_as_dtype(int(other_array), data.dtype)
+        if target is None:
+            return bool(data.size == 0)  # no element can equal it
+        left, right = np.broadcast_arrays(data, target)
+        return bool(np.array_equal(left, right))
+    if {kind, other_array.dtype.kind} == {"i", "u"}:
+        return _mixed_integers_all_equal(data, other_array)
     left, right = np.broadcast_arrays(data, other)
     return bool(np.array_equal(left, right, equal_nan=equal_nan if numeric else False))
+
+
+def is_integer_scalar(other: npt.NDArray[Any]) -> bool:
+    """Whether the 0-d array ``other`` holds an integer (not a bool).
+
+    Python ints beyond 64 bits come as object arrays; they are integers all the same.
+    """
+    kind = other.dtype.kind
+    return kind in "iu" or (kind == "O" and type(other.item()) is int)
+
+
+def integer_as_dtype(value: int, dtype: np.dtype[Any]) -> npt.NDArray[Any] | None:
+    """``value`` as a 0-d array of the integer ``dtype``, or None if it is out of range.
+
+    Integer data is compared with an integer in the data's own dtype. NumPy's common type
+    of int64 and uint64 is float64, which rounds values from 2**53 on together (2**63 - 1
+    would equal 2**63); a value outside the dtype's range equals no element at all.
+    """
+    bits = dtype.itemsize * 8
+    if dtype.kind == "i":
+        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    else:
+        low, high = 0, (1 << bits) - 1
+    if not low <= value <= high:
+        return None
+    return np.asarray(value, dtype=dtype)
+
+
+def _mixed_integers_all_equal(data: Any, other: Any) -> bool:
+    """Whether signed and unsigned integers are all equal, compared exactly.
+
+    NumPy's common type of int64 and uint64 is float64, which rounds values from 2**53 on
+    together, and not every supported NumPy version compares the pair in integers. A
+    negative value equals no unsigned one, and the others convert to uint64 exactly.
+    """
+    left, right = np.broadcast_arrays(data, other)
+    signed, unsigned = (left, right) if left.dtype.kind == "i" else (right, left)
+    if not bool(np.all(signed >= 0)):
+        return False
+    return bool(np.array_equal(signed.astype(np.uint64), unsigned.astype(np.uint64)))
 
 
 class BufferPrototype(NamedTuple):

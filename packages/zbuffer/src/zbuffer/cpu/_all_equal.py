@@ -10,6 +10,9 @@ module gives the same answers with one pass over the data in cache-sized blocks:
   equal (``1000`` for int8, ``0.1`` for float32) is answered without reading the data;
 - integers and non-zero floats are compared as unsigned integers of the same width, which
   is the same test for them and also skips byte swapping of non-native byte orders;
+- an integer scalar against integer data is compared exactly, never in NumPy's common
+  type of int64 and uint64 (float64, which rounds values from 2**53 on together), and one
+  outside the data's range (2**63 for int64, -1 for uint64) is answered without reading;
 - a NaN (NaT) scalar means "every element is NaN (NaT)" with ``equal_nan``, else "no";
 - each block's comparison writes into one small reusable boolean array, and the walk stops
   at the first block that differs.
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zbuffer.core._buffer import array_all_equal
+from zbuffer.core._buffer import array_all_equal, integer_as_dtype, is_integer_scalar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -95,6 +98,12 @@ def _scalar_test(
     None when only the generic reference applies.
     """
     kind, other_kind = dtype.kind, other.dtype.kind
+    if kind in "iu" and is_integer_scalar(other):
+        # Exactly, never in NumPy's common type of int64 and uint64 (float64).
+        target = integer_as_dtype(int(other), dtype)
+        if target is None:
+            return False
+        return _bitwise_test(dtype, target) or _equal_test(target)
     if kind not in _NUMERIC_KINDS or other_kind not in _NUMERIC_KINDS:
         return None
     if (kind in "mM") != (other_kind in "mM"):

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["Buffer", "NDBuffer", "buffer_prototype", "numpy_buffer_prototype"]
 
 _BYTE = np.dtype("B")
+# Fill values that are scalars for certain, so `create` need not ask np.ndim (~2 us).
+_SCALAR_TYPES = (int, float, complex, str, bytes, np.generic)
 
 
 class Buffer(core.Buffer):
@@ -247,7 +249,11 @@ class NDBuffer(core.NDBuffer):
             return cls(data)
         if fill_value is None or _is_int_zero(fill_value):
             return cls(np.zeros(shape, dtype=parsed, order=order))
-        if parsed.hasobject:
+        if parsed.hasobject or (
+            not isinstance(fill_value, _SCALAR_TYPES) and np.ndim(fill_value) != 0
+        ):
+            # Object elements are references, which the all-zero shortcut below cannot
+            # judge; an array fill value broadcasts over the new array, as in zarr.
             return cls(np.full(shape, fill_value, dtype=parsed, order=order))
         # Convert the fill value once, exactly as np.full would. A value whose bytes are all
         # zero (0.0, False, "") then gets np.zeros, which the OS provides pre-zeroed.
@@ -310,11 +316,11 @@ class NDBuffer(core.NDBuffer):
         return super().astype(dtype, order=order)
 
     def __getitem__(self, key: Any) -> Self:
-        # A trailing Ellipsis makes NumPy return a 0-d view rather than a scalar, which
-        # np.asanyarray would copy, and keeps writes through the result visible here.
-        if not isinstance(key, tuple):
-            key = (key,)
-        if not any(k is Ellipsis for k in key):
+        # As zarr: a tuple key gets a trailing Ellipsis, so that selecting one element
+        # gives a 0-d view instead of a scalar that np.asanyarray would copy (slow for
+        # long fixed-width strings). Any other key is NumPy's as is: a field name or a
+        # list of them selects fields, and a lone integer on 1-dim data gives a copy.
+        if isinstance(key, tuple) and not any(k is Ellipsis for k in key):
             key = (*key, Ellipsis)
         return self.__class__(np.asanyarray(self._data.__getitem__(key)))
 
