@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zipfile
+import zlib
 from typing import TYPE_CHECKING
 
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
-from zstore.core import RangeByteRequest
+from zstore.core import READ_ONLY_MESSAGE, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zstore.zip import ArchiveError, ZipStore
 
 if TYPE_CHECKING:
@@ -38,6 +40,20 @@ def set_declared_size(path: Path, name: str, size: int) -> None:
     while raw[entry + 46 : entry + 46 + len(name)] != name.encode():
         entry = raw.find(b"PK\x01\x02", entry + 1)
     struct.pack_into("<L", raw, entry + 24, size)
+    path.write_bytes(bytes(raw))
+
+
+def set_crc(path: Path, name: str, crc: int) -> None:
+    """Rewrite the CRC-32 of ``name`` in the central directory and local header."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+        cd_offset = zf.start_dir
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<L", raw, info.header_offset + 14, crc)
+    entry = raw.find(b"PK\x01\x02", cd_offset)
+    while raw[entry + 46 : entry + 46 + len(name)] != name.encode():
+        entry = raw.find(b"PK\x01\x02", entry + 1)
+    struct.pack_into("<L", raw, entry + 16, crc)
     path.write_bytes(bytes(raw))
 
 
@@ -121,6 +137,28 @@ async def test_member_name_that_is_not_a_key_is_refused_naming_file_and_member(
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize("name", ["a\x00/../x", "a\x00b"])
+async def test_member_name_that_zipfile_cuts_at_a_nul_is_refused(tmp_path: Path, name: str) -> None:
+    # zipfile reads the name only up to its NUL, so this member would open as key "a":
+    # another key than the archive names, and one that compaction would rename (or drop as
+    # a duplicate of the real "a" written after it).
+    path = tmp_path / "nul.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo("placeholder")
+        info.filename = name
+        zf.writestr(info, b"evil")
+        zf.writestr("a", b"the real a")
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["a", "a"]
+    before = path.read_bytes()
+    for mode in ("r", "a"):
+        with pytest.raises(
+            ArchiveError, match=rf"nul\.zip: member {re.escape(repr(name))} is not a valid key"
+        ):
+            await ZipStore.open(path, mode=mode)
+    assert path.read_bytes() == before
+
+
 # ---------------------------------------------------------------- declared sizes
 
 
@@ -137,14 +175,81 @@ async def test_member_inflating_past_its_declared_size_is_refused(tmp_path: Path
     assert await read(store, "fine") == b"ok", "other members stay readable"
 
 
-async def test_member_inflating_to_less_than_declared_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+async def test_member_inflating_to_less_than_declared_is_refused(
+    tmp_path: Path, compression: int
+) -> None:
+    # Deflated members are inflated by this store, the others through zipfile's reader,
+    # which returns what there is when the CRC matches: both must refuse.
     path = tmp_path / "short.zip"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
         zf.writestr("short", b"abc" * 1000)
     set_declared_size(path, "short", 10_000)
     store = await ZipStore.open(path, mode="r")
-    with pytest.raises(ArchiveError, match=r"short\.zip: member 'short'"):
+    message = r"short\.zip: member 'short'.*declares 10000 bytes"
+    with pytest.raises(ArchiveError, match=message):
         await read(store, "short")
+    with pytest.raises(ArchiveError, match=message):
+        await read(store, "short", SuffixByteRequest(10))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+async def test_a_whole_read_checks_the_crc_by_every_path(tmp_path: Path, compression: int) -> None:
+    path = tmp_path / "crc.zip"
+    value = bytes(range(256)) * 40
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        zf.writestr("m", value)
+    set_crc(path, "m", zlib.crc32(value) ^ 1)
+    store = await ZipStore.open(path, mode="r")
+    # A part first: the member is located, so later reads may take the fast paths (the
+    # loop's page-cache read, the worker's pread), none of which may skip the CRC of a
+    # read that covers the whole member.
+    assert await read(store, "m", RangeByteRequest(0, 10)) == value[:10]
+    message = r"crc\.zip: member 'm': bad CRC-32"
+    for whole in (
+        None,
+        OffsetByteRequest(0),
+        RangeByteRequest(0, len(value)),
+        SuffixByteRequest(len(value)),
+    ):
+        with pytest.raises(ArchiveError, match=message):
+            await read(store, "m", whole)
+        with pytest.raises(ArchiveError, match=message):
+            await store.get_partial_values(buffer_prototype, [("m", whole)])
+    assert await read(store, "m", RangeByteRequest(1, 9000)) == value[1:9000], "a part needs no CRC"
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_BZIP2])
+async def test_a_member_declaring_more_data_than_the_archive_holds_is_refused(
+    tmp_path: Path, compression: int
+) -> None:
+    # A 200-byte archive whose central directory says a member holds 4 TiB: a read must
+    # not first allocate what the member declares (a bare MemoryError that names nothing)
+    # but say what is wrong, naming the file and the member.
+    path = tmp_path / "liar.zip"
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        zf.writestr("liar", b"0123456789")
+        zf.writestr("fine", b"ok")
+        # zipfile writes the central directory from these on close (with ZIP64 sizes).
+        zf.getinfo("liar").file_size = zf.getinfo("liar").compress_size = 1 << 42
+    before = path.read_bytes()
+    store = await ZipStore.open(path, mode="r")
+    assert await store.getsize("liar") == 1 << 42
+    message = r"liar\.zip: member 'liar': .*more than the archive holds"
+    for byte_range in (None, RangeByteRequest(0, 4), RangeByteRequest(2, 1 << 41)):
+        with pytest.raises(ArchiveError, match=message):
+            await read(store, "liar", byte_range)
+        with pytest.raises(ArchiveError, match=message):
+            await store.get_partial_values(buffer_prototype, [("liar", byte_range)])
+    assert await read(store, "fine") == b"ok", "other members stay readable"
+    store.close()
+    # A compaction cannot copy it either: it fails, and the archive stays as it was.
+    store = await ZipStore.open(path, mode="a")
+    await store.delete("fine")
+    with pytest.raises(ArchiveError, match=r"liar\.zip: member 'liar': .*truncated"):
+        store.close()
+    assert path.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".zstore-tmp")]
 
 
 async def test_stored_member_with_mismatched_sizes_is_refused(tmp_path: Path) -> None:
@@ -174,6 +279,29 @@ async def test_compaction_of_a_corrupt_member_fails_and_keeps_the_archive(
         store.close()
     assert path.read_bytes() == before, "a failed close must leave the archive as it was"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".zstore-tmp")]
+
+
+# ---------------------------------------------------------------- read-only
+
+
+async def test_a_write_to_a_read_only_store_names_the_file_and_key(archive: Path) -> None:
+    before = archive.read_bytes()
+    store = await ZipStore.open(archive, mode="r")
+    name = re.escape(str(archive))
+    for call, where in (
+        (store.set("a/c/0", buf(b"v")), rf"\({name}, key 'a/c/0'\)"),
+        (store.set_if_not_exists("new", buf(b"v")), rf"\({name}, key 'new'\)"),
+        (store.delete("zarr.json"), rf"\({name}, key 'zarr\.json'\)"),
+        (store.delete_dir("a"), rf"\({name}\)"),
+        (store.clear(), rf"\({name}\)"),
+        (store.move(archive.with_name("moved.zip")), rf"\({name}\)"),
+    ):
+        # The contract's message, then the file and the key.
+        with pytest.raises(ValueError, match=f"^{READ_ONLY_MESSAGE} {where}$"):
+            await call
+    store.close()
+    assert archive.read_bytes() == before
+    assert not archive.with_name("moved.zip").exists()
 
 
 # ---------------------------------------------------------------- arguments

@@ -100,6 +100,37 @@ async def test_calls_made_while_clear_or_move_runs_see_the_new_archive(
     store.close()
 
 
+@pytest.mark.parametrize("operation", ["clear", "move"])
+@pytest.mark.parametrize("call", ["set_if_not_exists", "_set_many", "delete", "delete_dir"])
+async def test_writes_and_deletes_made_while_clear_or_move_runs_apply_to_the_new_archive(
+    archive: Path, tmp_path: Path, operation: str, call: str
+) -> None:
+    # As set() above: each of these used to take the archive open when it was called, and
+    # fail with "the archive ... is closed" once the clear or move queued before it ran.
+    store = await ZipStore.open(archive, mode="a")
+    moved = tmp_path / "moved" / "data.zip"
+    running = asyncio.ensure_future(store.clear() if operation == "clear" else store.move(moved))
+    await asyncio.sleep(0)  # queued on the writer thread
+    if call == "set_if_not_exists":
+        await store.set_if_not_exists("new", buf(b"w"))
+    elif call == "_set_many":
+        await store._set_many([("new", buf(b"w"))])
+    elif call == "delete":
+        await store.delete("zarr.json")
+    else:
+        await store.delete_dir("a")
+    await running
+    store.close()
+    before = ["a/c/0", "a/c/1", "zarr.json"] if operation == "move" else []
+    expected = {
+        "set_if_not_exists": [*before, "new"],
+        "_set_many": [*before, "new"],
+        "delete": [k for k in before if k != "zarr.json"],
+        "delete_dir": [k for k in before if not k.startswith("a/")],
+    }[call]
+    assert names(moved if operation == "move" else archive) == sorted(expected)
+
+
 async def test_async_with_cancelled_while_closing_still_closes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

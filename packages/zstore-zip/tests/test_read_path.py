@@ -395,6 +395,43 @@ def test_close_waits_for_running_reads_to_release_the_files(stored: Path) -> Non
         archive.read("c/3")
 
 
+def test_the_files_stay_open_until_the_last_of_several_readers_ends(stored: Path) -> None:
+    archive = make_archive(stored)
+    entry = archive.entries["c/3"]
+    archive.begin_reads()  # two read jobs are under way
+    archive.begin_reads()
+    archive.close()
+    archive.end_reads()  # one ends: the other still reads the archive's descriptor
+    others = [os.open(os.devnull, os.O_RDONLY) for _ in range(4)]  # may reuse its number
+    try:
+        assert bytes(archive.read_entry(entry, RangeByteRequest(10, 20))) == VALUES["c/3"][10:20]
+    finally:
+        for fd in others:
+            os.close(fd)
+    archive.end_reads()  # the last one closes the files
+    with pytest.raises(OSError):
+        os.fstat(entry.fd)
+
+
+async def test_an_archive_cut_short_after_opening_fails_ranges_naming_it(stored: Path) -> None:
+    store = await ZipStore.open(stored, mode="r")
+    await locate_every_member(store)  # later ranges take the fast paths
+    with zipfile.ZipFile(stored) as zf:
+        last = zf.getinfo("c/19")
+    # Another program cuts the file short in place, inside the last member's data.
+    os.truncate(stored, last.header_offset + 100)
+    message = r"s\.zip: member 'c/19': .*truncated"
+    # Small enough for the loop's page-cache read, then past it: each must notice that it
+    # got fewer bytes than it asked for, never hand them out (or a buffer never filled).
+    for byte_range in (RangeByteRequest(0, 4000), OffsetByteRequest(10)):
+        with pytest.raises(ArchiveError, match=message):
+            await read(store, "c/19", byte_range)
+        with pytest.raises(ArchiveError, match=message):
+            await store.get_partial_values(buffer_prototype, [("c/19", byte_range)])
+    assert await read(store, "c/0", RangeByteRequest(0, 10)) == VALUES["c/0"][:10]
+    store.close()
+
+
 @pytest.mark.skipif(
     getattr(os, "RWF_NOWAIT", None) is None or not hasattr(os, "preadv"),
     reason="preadv2 with RWF_NOWAIT is Linux-only",

@@ -254,6 +254,15 @@ async def test_with_read_only_copies_are_unopened_stores_of_the_same_file(archiv
     assert await read(reader, "k") == b"v"
 
 
+async def test_a_read_only_copy_never_creates_the_archive(tmp_path: Path) -> None:
+    path = tmp_path / "missing.zip"
+    store = ZipStore(path, mode="w")  # not opened yet: nothing on disk
+    reader = store.with_read_only(True)
+    with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
+        await reader.exists("k")
+    assert not path.exists(), "a read-only store must not create the file"
+
+
 async def test_move_publishes_and_moves(archive: Path, tmp_path: Path) -> None:
     store = await ZipStore.open(archive, mode="a")
     await store.set("k", buf(b"v"))
@@ -510,6 +519,22 @@ async def test_the_archive_comment_is_kept(archive: Path, compacts: bool) -> Non
     store.close()
     with zipfile.ZipFile(archive) as zf:
         assert zf.comment == b"made by a tool that signs its archives"
+
+
+async def test_compaction_keeps_each_members_extra_field(archive: Path) -> None:
+    # An extra field another tool wrote (here a Unix timestamp, id 0x5455) is copied with
+    # its member; only a ZIP64 field is dropped, as the copy's header gets a fresh one.
+    extra = b"UT\x05\x00\x01\x00\x00\x00\x60"
+    with zipfile.ZipFile(archive, "a") as zf:
+        info = zipfile.ZipInfo("stamped")
+        info.extra = extra
+        zf.writestr(info, b"v")
+    store = await ZipStore.open(archive, mode="a")
+    await store.delete("a/c/1")  # close() compacts
+    store.close()
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.getinfo("stamped").extra == extra
+        assert zf.read("stamped") == b"v"
 
 
 async def test_a_failed_replace_leaves_the_archive_and_no_temporary_file(

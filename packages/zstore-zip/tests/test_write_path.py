@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
+from zstore.core import validate_key
 from zstore.zip import ZipStore, ZipStoreAccessModeLiteral, _archive
 
 if TYPE_CHECKING:
@@ -105,3 +106,33 @@ def test_pwrite_all_finishes_short_writes(tmp_path: Path, monkeypatch: pytest.Mo
     if have_pwritev:
         assert data[3:16] == b"head-and-data"
     assert data[20:33] == b"HEAD+AND+DATA"
+
+
+def test_a_closed_archive_refuses_writes_and_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "closed.zip"
+    archive = _archive.ZipArchive(
+        path, "w", compression=zipfile.ZIP_STORED, allowZip64=True, validate_name=validate_key
+    )
+    archive.close()
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"closed\.zip is closed"):
+        archive.write("k", b"v")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["closed.zip"], "no temporary file"
+
+
+async def test_past_the_member_count_limit_without_zip64_the_write_fails_not_the_close(
+    tmp_path: Path,
+) -> None:
+    # Without ZIP64 an archive holds at most 65,535 members: the write past that fails at
+    # once, and close() still publishes the ones before it (instead of failing, and
+    # dropping every write, when it writes the central directory).
+    path = tmp_path / "many.zip"
+    store = await ZipStore.open(path, mode="w", allowZip64=False)
+    empty = Buffer.from_bytes(b"")
+    await store._set_many((f"{i}", empty) for i in range(zipfile.ZIP_FILECOUNT_LIMIT))
+    with pytest.raises(zipfile.LargeZipFile, match="ZIP64"):
+        await store.set("one too many", empty)
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert len(zf.infolist()) == zipfile.ZIP_FILECOUNT_LIMIT

@@ -108,7 +108,7 @@ _NOWAIT_UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 class Entry:
     """One live member: its ZipInfo and the descriptor of the file that holds its bytes."""
 
-    __slots__ = ("data_offset", "fd", "info", "size", "stored", "stored_at")
+    __slots__ = ("data_offset", "fd", "info", "past_end", "size", "stored", "stored_at")
 
     def __init__(self, info: zipfile.ZipInfo, fd: int, data_offset: int = -1) -> None:
         self.info = info
@@ -126,6 +126,9 @@ class Entry:
         self.data_offset = data_offset
         # The data offset again, once known, if the member is stored; else -1.
         self.stored_at = data_offset if self.stored else -1
+        # Whether the central directory declares more data than the file holds after the
+        # member's header (set by ZipArchive._load): such a member is never read.
+        self.past_end = False
 
 
 class _TemporaryZipFile(zipfile.ZipFile):
@@ -553,7 +556,8 @@ class ZipArchive:
                 "(use 'w', 'a' or 'x' to create one)"
             ) from None
         try:
-            _refuse_unless_regular(self.path, os.fstat(self._base_fd))
+            st = os.fstat(self._base_fd)
+            _refuse_unless_regular(self.path, st)
             os.set_blocking(self._base_fd, True)
             with os.fdopen(os.dup(self._base_fd), "rb") as f:
                 try:
@@ -569,16 +573,29 @@ class ZipArchive:
                 name = info.filename
                 try:
                     self._validate_name(name)
+                    if info.orig_filename != name:
+                        # zipfile cuts a name at its first NUL ("a\0/../x" reads as "a"):
+                        # the name as stored must be a valid key too, or it would open as
+                        # another key, and compaction would rename it (or drop it as a
+                        # duplicate of that key).
+                        self._validate_name(info.orig_filename)
                 except ValueError as exc:
                     raise ArchiveError(
-                        f"{self.path}: member {name!r} is not a valid key, so the archive "
-                        f"cannot be opened as a store ({exc})"
+                        f"{self.path}: member {info.orig_filename!r} is not a valid key, so "
+                        f"the archive cannot be opened as a store ({exc})"
                     ) from None
                 if name in self.entries:
                     # Later entries win, as in zipfile; the earlier one is dead weight.
                     self._dead += 1
                     self._remove_from_tree(name)
-                self.entries[name] = Entry(info, self._base_fd)
+                entry = Entry(info, self._base_fd)
+                if info.header_offset + info.compress_size > st.st_size:
+                    # A crafted or corrupt size (a 200-byte file whose member "holds" 4 TiB):
+                    # every read would first allocate what it declares, and fail with a bare
+                    # MemoryError naming nothing. No fast path for it; _read_slow refuses it.
+                    entry.stored = False
+                    entry.past_end = True
+                self.entries[name] = entry
                 self._add_to_tree(name)
         except BaseException:
             os.close(self._base_fd)
@@ -785,6 +802,11 @@ class ZipArchive:
     def _read_slow(self, entry: Entry, start: int, stop: int) -> bytes | memoryview:
         """Bytes ``[start, stop)`` of a member, checking its header (and CRC, if whole)."""
         info = entry.info
+        if entry.past_end:
+            raise ArchiveError(
+                f"the member declares {info.compress_size} bytes of data, more than the archive "
+                "holds after its header (truncated or corrupt archive)"
+            )
         if info.flag_bits & _ENCRYPTED_FLAG:
             # Checked here, not where headers are read: compaction copies such a member
             # as it is, which needs no password.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zbuffer.core import Buffer
 from zbuffer.cpu import Buffer as CpuBuffer
 from zstore.core import (
+    READ_ONLY_MESSAGE,
     BatchResult,
     CallBatcher,
     Listing,
@@ -468,6 +469,16 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
 
     # ------------------------------------------------------------------ writes
 
+    def _check_writable(self, key: str | None = None) -> None:
+        """Raise ValueError if the store is read-only, naming the archive and the key.
+
+        The contract's message comes first, unchanged (callers match it); the file and the
+        key follow, as every error of this store names them.
+        """
+        if self._read_only:
+            where = str(self.path) if key is None else f"{self.path}, key {key!r}"
+            raise ValueError(f"{READ_ONLY_MESSAGE} ({where})")
+
     def _check_value(self, value: object) -> Buffer:
         if not isinstance(value, Buffer):
             raise TypeError(
@@ -478,20 +489,21 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
 
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        self._check_writable(key)
         validate_key(key)
         data = self._check_value(value).as_buffer_like()
         await self._write_calls.submit(self, key, data)
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        self._check_writable(key)
         validate_key(key)
         data = self._check_value(value).as_buffer_like()
-        archive = await self._get_archive()
         # Atomic: the check and the write happen under the archive's lock.
         self._write_calls.flush()  # earlier set() calls first
-        await self._writes.run(partial(archive.write, key, data, only_if_missing=True))
+        # The archive is taken on the writer thread, as set() takes it: a clear() or move()
+        # queued before this call closes the one open now (which then refused the write).
+        await self._writes.run(lambda: self._archive_sync().write(key, data, only_if_missing=True))
 
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         # docstring inherited
@@ -499,9 +511,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         pairs = [(validate_key(k), self._check_value(v).as_buffer_like()) for k, v in values]
         if not pairs:
             return
-        archive = await self._get_archive()
 
         def write_all() -> None:
+            # The archive as it is on the writer thread (see set_if_not_exists).
+            archive = self._archive_sync()
             for key, data in pairs:
                 archive.write(key, data)
 
@@ -510,21 +523,21 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
 
     async def delete(self, key: str) -> None:
         # docstring inherited
-        self._check_writable()
+        self._check_writable(key)
         validate_key(key)
-        archive = await self._get_archive()
         # Checked on the writer thread, after earlier set() calls that may still be queued
-        # (a check here could miss them and let the key survive its delete).
+        # (a check here could miss them and let the key survive its delete), in the archive
+        # as it is there (see set_if_not_exists).
         self._write_calls.flush()
-        await self._writes.run(partial(archive.delete, [key]))
+        await self._writes.run(lambda: self._archive_sync().delete([key]))
 
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
         self._check_writable()
         directory = normalize_prefix(prefix)
-        archive = await self._get_archive()
         self._write_calls.flush()  # earlier set() calls first
-        await self._writes.run(partial(archive.delete_under, directory))
+        # The archive as it is on the writer thread (see set_if_not_exists).
+        await self._writes.run(lambda: self._archive_sync().delete_under(directory))
 
     async def clear(self) -> None:
         """Remove every key: the archive is replaced by an empty one at once.
@@ -568,7 +581,14 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         ----------
         path : str or os.PathLike
             The new location; missing parent directories are created.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only: moving the archive changes the file system, and
+            LocalStore refuses it too.
         """
+        self._check_writable()
         target = Path(path)
 
         def move_archive() -> None:
