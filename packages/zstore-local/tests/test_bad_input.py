@@ -15,7 +15,7 @@ from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.local import TMP_PREFIX, LocalStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 from .conftest import listing
@@ -38,6 +38,10 @@ async def _unchanged(store: LocalStore, root: Path) -> None:
     assert got.to_bytes() == b"ab"
 
 
+async def _drain(batches: AsyncIterator[object]) -> list[object]:
+    return [batch async for batch in batches]
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 async def test_traversal_and_absolute_keys_are_refused_everywhere(
     filled: LocalStore, root: Path, key: str
@@ -52,6 +56,7 @@ async def test_traversal_and_absolute_keys_are_refused_everywhere(
         lambda: filled.getsize(key),
         lambda: filled._set_many([("ok", value), (key, value)]),
         lambda: filled.get_partial_values(buffer_prototype, [("a/b", None), (key, None)]),
+        lambda: _drain(filled.get_ranges(key, [None], prototype=buffer_prototype)),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="key"):
@@ -77,6 +82,15 @@ async def test_list_prefix_never_leaves_the_root(filled: LocalStore, root: Path)
     (root.parent / "outside").write_bytes(b"x")
     for prefix in ["../", "../outside", "/", "/etc"]:
         assert [k async for k in filled.list_prefix(prefix)] == []
+
+
+async def test_a_prefix_starting_with_a_slash_matches_no_key(root: Path) -> None:
+    # Keys never start with '/': "/etc" must not match the key "etc/passwd".
+    store = LocalStore(root)
+    await store.set("etc/passwd", Buffer.from_bytes(b"x"))
+    for prefix in ["/etc", "/etc/", "/e", "/"]:
+        assert [k async for k in store.list_prefix(prefix)] == [], prefix
+    assert [k async for k in store.list_prefix("etc")] == ["etc/passwd"]
 
 
 async def test_no_key_can_name_a_temporary_file(filled: LocalStore, root: Path) -> None:
@@ -128,6 +142,20 @@ async def test_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         await LocalStore(path).set("k", Buffer.from_bytes(b"x"))
     assert path.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("mode", ["r", "a", "w"])
+async def test_root_behind_a_dangling_link_names_the_link(tmp_path: Path, mode: str) -> None:
+    # 0.1.7 before this fix told a writable store "store root does not exist (stores opened
+    # read-only or with mode 'r' or 'r+' never create it)": wrong for mode 'a' or 'w', and
+    # silent about the real problem, a link whose target is missing.
+    (tmp_path / "link").symlink_to(tmp_path / "gone", target_is_directory=True)
+    for root in (tmp_path / "link", tmp_path / "link" / "deeper"):
+        with pytest.raises(FileNotFoundError, match="dangling symbolic link") as info:
+            await LocalStore.open(root, mode=mode)  # type: ignore[arg-type]
+        assert str(tmp_path / "link") in str(info.value)
+        assert "read-only" not in str(info.value)
+    assert not (tmp_path / "gone").exists(), "the link's target was created"
 
 
 @pytest.mark.parametrize("mode", ["r", "r+"])
@@ -234,19 +262,25 @@ def _permission_checks(root: str) -> list[str]:
     async def main() -> None:
         store = LocalStore(root)
         value = Buffer.from_bytes(b"new")
-        checks: list[tuple[str, Callable[[], Any]]] = [
-            ("set of a new key", lambda: store.set("new", value)),
-            ("overwrite", lambda: store.set("k", value)),
-            ("set in a new directory", lambda: store.set("d/e", value)),
-            ("set_if_not_exists", lambda: store.set_if_not_exists("new2", value)),
-            ("delete", lambda: store.delete("k")),
-            ("clear", store.clear),
+        # (what, the key the error must name, call). 0.1.7 before this fix named only the
+        # temporary file ('\\zstore-tmp-...') for a write, the bare file name for a delete.
+        checks: list[tuple[str, str | None, Callable[[], Any]]] = [
+            ("set of a new key", "new", lambda: store.set("new", value)),
+            ("overwrite", "k", lambda: store.set("k", value)),
+            ("set in a new directory", "d/e", lambda: store.set("d/e", value)),
+            ("set_if_not_exists", "new2", lambda: store.set_if_not_exists("new2", value)),
+            ("set_sync", "k", lambda: asyncio.to_thread(store.set_sync, "k", value)),
+            ("delete", "k", lambda: store.delete("k")),
+            ("delete_sync", "k", lambda: asyncio.to_thread(store.delete_sync, "k")),
+            ("delete in a directory", "sub/k2", lambda: store.delete("sub/k2")),
+            ("clear", None, store.clear),
         ]
-        for what, call in checks:
+        for what, key, call in checks:
             try:
                 await call()
-            except PermissionError:
-                pass
+            except PermissionError as exc:
+                if key is not None and (f"{key!r}" not in str(exc) or "zstore-tmp" in str(exc)):
+                    problems.append(f"{what}: {exc} does not name the key {key!r}")
             except BaseException as exc:
                 problems.append(f"{what}: {exc!r} instead of PermissionError")
             else:
@@ -277,6 +311,10 @@ def test_read_only_root_directory_raises_permission_error() -> None:
         with open(os.path.join(root, "k"), "wb") as f:
             f.write(b"old")
         os.chmod(os.path.join(root, "k"), 0o444)
+        os.mkdir(os.path.join(root, "sub"))
+        with open(os.path.join(root, "sub", "k2"), "wb") as f:
+            f.write(b"old2")
+        os.chmod(os.path.join(root, "sub"), 0o555)
         os.chmod(root, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | 0o005)
         if os.geteuid() != 0:
             # Without root we cannot give the directory away, so make it ours but 0o555.
@@ -285,7 +323,74 @@ def test_read_only_root_directory_raises_permission_error() -> None:
         assert problems == [], problems
         with open(os.path.join(root, "k"), "rb") as f:
             assert f.read() == b"old"
-        assert sorted(os.listdir(root)) == ["k"], "a temporary file was left behind"
+        assert sorted(os.listdir(root)) == ["k", "sub"], "a temporary file was left behind"
+        assert os.listdir(os.path.join(root, "sub")) == ["k2"]
+    finally:
+        for path, dirs, _ in os.walk(base):
+            for d in dirs:
+                os.chmod(os.path.join(path, d), 0o755)
+        import shutil
+
+        shutil.rmtree(base)
+
+
+def _read_permission_checks(base: str) -> list[str]:
+    """Run in the child; return what went wrong (empty if every check held)."""
+    problems: list[str] = []
+    root = os.path.join(base, "root")
+
+    async def main() -> None:
+        store = LocalStore(root, read_only=True)
+        checks: list[tuple[str, Callable[[], Any]]] = [
+            ("get of an unreadable file", lambda: store.get("secret", buffer_prototype)),
+            ("get_sync of an unreadable file", lambda: asyncio.to_thread(store.get_sync, "secret")),
+            # An absolute link: the kernel will not follow it beneath the root (slow path).
+            ("get through an absolute link", lambda: store.get("alias", buffer_prototype)),
+            ("get in an unreadable directory", lambda: store.get("hidden/k", buffer_prototype)),
+            ("list_dir of an unreadable directory", lambda: _drain(store.list_dir("hidden"))),
+            ("is_empty of an unreadable directory", lambda: store.is_empty("hidden")),
+            ("list", lambda: _drain(store.list())),
+            ("open of an unreadable root", lambda: LocalStore.open(base + "/xroot", mode="r")),
+        ]
+        for what, call in checks:
+            try:
+                got = await call()
+            except PermissionError:
+                pass
+            except BaseException as exc:
+                problems.append(f"{what}: {exc!r} instead of PermissionError")
+            else:
+                problems.append(f"{what}: {got!r} instead of PermissionError")
+        ok = await store.get("ok", buffer_prototype)
+        if ok is None or ok.to_bytes() != b"ok":
+            problems.append(f"a readable key next to them: {ok!r}")
+
+    asyncio.run(main())
+    return problems
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_unreadable_files_and_directories_raise_permission_error_not_missing() -> None:
+    # Unreadable is not missing: a store that answered None (or an empty listing) would let
+    # zarr fill a chunk with the fill value, or report a group empty, over real data.
+    base = tempfile.mkdtemp(prefix="zstore-local-perm-")
+    try:
+        os.chmod(base, 0o755)
+        root = os.path.join(base, "root")
+        os.makedirs(os.path.join(root, "hidden"))
+        for name, data in [("ok", b"ok"), ("secret", b"s"), ("hidden/k", b"h")]:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(data)
+        os.symlink(os.path.join(root, "secret"), os.path.join(root, "alias"))
+        os.chmod(root, 0o755)
+        os.chmod(os.path.join(root, "ok"), 0o644)
+        os.chmod(os.path.join(root, "secret"), 0o000)
+        os.chmod(os.path.join(root, "hidden"), 0o000)
+        xroot = os.path.join(base, "xroot")  # searchable, not readable
+        os.mkdir(xroot)
+        os.chmod(xroot, 0o311)
+        problems = _as_unprivileged(_read_permission_checks, base)
+        assert problems == [], problems
     finally:
         for path, dirs, _ in os.walk(base):
             for d in dirs:

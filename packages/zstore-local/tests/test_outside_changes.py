@@ -108,6 +108,27 @@ async def test_writing_a_key_that_is_a_link_to_a_directory_is_refused(root: Path
     assert await value_of(store, "real/x") == b"1"
 
 
+async def test_deleting_a_key_that_is_a_link_to_a_directory_keeps_the_keys_under_it(
+    root: Path,
+) -> None:
+    # 0.1.7 before this fix unlinked the link: delete("a"), where "a" is no key (exists is
+    # False, writes are refused as for a directory), took away every key under "a/". A
+    # delete of a directory is a no-op; delete_dir("a") is what removes the link.
+    store = LocalStore(root)
+    await store.set("real/x", buf(b"1"))
+    (root / "a").symlink_to("real", target_is_directory=True)
+    (root / "b").symlink_to(root / "real", target_is_directory=True)
+    assert not await store.exists("a")
+    await store.delete("a")
+    store.delete_sync("b")
+    assert (root / "a").is_symlink()
+    assert (root / "b").is_symlink()
+    assert await keys_of(store.list()) == ["a/x", "b/x", "real/x"]
+    assert await value_of(store, "a/x") == b"1"
+    await store.delete_dir("a")  # the documented way: the link goes, its target stays
+    assert await keys_of(store.list()) == ["b/x", "real/x"]
+
+
 async def test_a_link_to_a_file_is_overwritten_as_a_key(root: Path) -> None:
     store = LocalStore(root)
     await store.set("target", buf(b"1"))

@@ -90,6 +90,12 @@ async def test_delete_dir_of_a_key_leaves_the_key(root: Path) -> None:
     await store.set("foo", buf(b"kept"))
     await store.delete_dir("foo")
     assert (root / "foo").read_bytes() == b"kept"
+    # A link to a file is a key too, and not under 'alias/': neither it nor its target goes.
+    (root / "alias").symlink_to("foo")
+    await store.delete_dir("alias")
+    assert (root / "alias").is_symlink()
+    assert await keys_of(store.list()) == ["alias", "foo"]
+    assert (root / "foo").read_bytes() == b"kept"
 
 
 async def test_empty_directories_made_by_others_are_not_listed(root: Path) -> None:
@@ -150,6 +156,41 @@ async def test_links_leading_outside_the_root_are_refused(tmp_path: Path, root: 
     await store.delete_dir("esc")  # removes the link, never the target
     assert (outside / "secret").read_bytes() == b"secret"
     assert not (root / "esc").exists()
+
+
+async def test_a_sibling_whose_name_starts_with_the_roots_is_outside(tmp_path: Path) -> None:
+    # "/x/root-other" starts with "/x/root" as a string; it is still outside "/x/root".
+    # Absolute links: the kernel will not follow them beneath the root, so the store's own
+    # check of the opened file decides.
+    root = tmp_path / "root"
+    root.mkdir()
+    sibling = tmp_path / "root-other"
+    sibling.mkdir()
+    (sibling / "secret").write_bytes(b"secret")
+    (root / "fesc").symlink_to(sibling / "secret")
+    (root / "desc").symlink_to(sibling, target_is_directory=True)
+    store = LocalStore(root)
+    for key in ["fesc", "desc/secret"]:
+        with pytest.raises(ValueError, match="outside the store root"):
+            await store.get(key, buffer_prototype)
+    with pytest.raises(ValueError, match="outside the store root"):
+        await store.set("desc/new", buf(b"x"))
+    assert await keys_of(store.list()) == []
+    assert await keys_of(store.list_dir("desc")) == []
+    assert await store.getsize_prefix("") == 0
+    await store.delete_dir("desc/sub")
+    assert sorted(p.name for p in sibling.iterdir()) == ["secret"]
+    assert (sibling / "secret").read_bytes() == b"secret"
+
+
+async def test_a_link_to_a_file_counts_its_targets_size(root: Path) -> None:
+    store = LocalStore(root)
+    await store.set("d/target", buf(b"x" * 1000))
+    (root / "d" / "alias").symlink_to("target")
+    assert await keys_of(store.list()) == ["d/alias", "d/target"]
+    assert await store.getsize("d/alias") == 1000
+    assert await store.getsize_prefix("d") == 2000  # not 1000 + the link's own size
+    assert await store.getsize_prefix("") == 2000
 
 
 # ---------------------------------------------------------------------- API surface
@@ -244,6 +285,40 @@ def test_set_sync_flushes_when_asked(root: Path, monkeypatch: pytest.MonkeyPatch
     assert (root / "a" / "k").read_bytes() == b"w"
 
 
+def test_deletes_flush_the_directory_when_asked(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        flushed.append(fd)
+        real_fsync(fd)
+
+    writer = LocalStore(root, fsync=True)
+    writer.set_sync("a/k", buf(b"v"))
+    writer.set_sync("a/keep", buf(b"v"))
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    writer.delete_sync("a/k")
+    assert len(flushed) == 1, "delete_sync must flush the directory it removed the key from"
+    flushed.clear()
+    asyncio.run(writer.delete("a/keep"))
+    assert len(flushed) == 1, "delete must flush the directory it removed the key from"
+    flushed.clear()
+    # A store made by with_read_only keeps the setting.
+    assert writer.with_read_only(True).fsync
+    again = writer.with_read_only(False)
+    assert again.fsync
+    again.set_sync("b", buf(b"v"))
+    assert len(flushed) == 2
+    flushed.clear()
+    plain = LocalStore(root)
+    plain.delete_sync("b")
+    assert not plain.with_read_only(False).fsync
+    assert flushed == []
+    assert listing(root) == []
+
+
 # 0.1.6's set_sync passed fsync=False where the root descriptor goes: it opened the key's
 # directory beneath descriptor 0. A process whose descriptor 0 is a directory (stdin closed,
 # as in a daemon, and the number reused) wrote the key there. A child process, so that this
@@ -296,6 +371,11 @@ async def test_get_ranges_reads_one_file_once(root: Path) -> None:
     assert [got[i].to_bytes() for i in range(len(requests))] == expected
     with pytest.raises(ExceptionGroup) as info:
         await _pairs(store.get_ranges("nope", requests, prototype=buffer_prototype))
+    assert info.group_contains(FileNotFoundError, match="no such key"), info.value.exceptions
+    # A directory is not a key: the same as a missing key, not an error reading it.
+    await store.set("dir/inner", buf(b"x"))
+    with pytest.raises(ExceptionGroup) as info:
+        await _pairs(store.get_ranges("dir", requests, prototype=buffer_prototype))
     assert info.group_contains(FileNotFoundError, match="no such key"), info.value.exceptions
 
 
@@ -508,6 +588,26 @@ async def test_delete_dir_of_many_files_never_follows_links(tmp_path: Path, root
     await store.clear()
     assert list(root.iterdir()) == []
     assert (outside / "sub" / "secret").read_bytes() == b"secret"
+
+
+def test_removing_a_tree_never_follows_a_link_swapped_in_after_the_scan(
+    tmp_path: Path, root: Path
+) -> None:
+    # delete_dir scans, then removes each directory by name: another program may have put
+    # a link to a directory outside in its place meanwhile. The removal of that name opens
+    # it with O_NOFOLLOW, so the link's target is never emptied.
+    from zstore.local import _files
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    (root / "d").symlink_to(outside, target_is_directory=True)
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        _files._remove_tree_at(fd, "d")
+    finally:
+        os.close(fd)
+    assert (outside / "secret").read_bytes() == b"secret"
 
 
 @pytest.mark.parametrize("absolute", [False, True])

@@ -323,8 +323,10 @@ def prepare_root(root: str, create: bool) -> str:
     if create:
         try:
             os.makedirs(root, exist_ok=True)
-        except FileExistsError:
-            pass  # a file (or a file in the way): reported by the stat below
+        except (FileExistsError, FileNotFoundError):
+            # A file in the way, or a dangling link on the way (FileNotFoundError below
+            # it): reported by the stat below.
+            pass
         except NotADirectoryError:
             raise NotADirectoryError(
                 errno.ENOTDIR, "a parent of the store root is a file, not a directory", root
@@ -332,6 +334,16 @@ def prepare_root(root: str, create: bool) -> str:
     try:
         st = os.stat(root)
     except FileNotFoundError:
+        link = _dangling_link_on(root)
+        if link is not None:
+            # makedirs cannot make a root through such a link, and "does not exist (stores
+            # opened read-only ... never create it)" misled writable stores about why.
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"store root is behind a dangling symbolic link {link!r} (its target "
+                f"{os.readlink(link)!r} does not exist); remove the link or create its target",
+                root,
+            ) from None
         raise FileNotFoundError(
             errno.ENOENT,
             "store root does not exist (stores opened read-only or with mode 'r' or 'r+' "
@@ -348,6 +360,17 @@ def prepare_root(root: str, create: bool) -> str:
     with os.scandir(root):
         pass
     return os.path.realpath(root)
+
+
+def _dangling_link_on(path: str) -> str | None:
+    """The first of ``path`` and its parents that is a symbolic link to nothing, or None."""
+    while True:
+        if os.path.islink(path) and not os.path.exists(path):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def move_root(src: str, dest: str) -> None:
@@ -626,6 +649,18 @@ def _is_a_directory(root: str, key: str) -> IsADirectoryError:
     )
 
 
+def _is_link_to_directory(name: str, dfd: int) -> bool:
+    """Whether ``name`` in ``dfd`` is a symbolic link to a directory (one ``lstat``, and a
+    ``stat`` only for a link). Missing, dangling or a link loop: False (no keys behind it).
+    """
+    try:
+        if not stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode):
+            return False
+        return stat.S_ISDIR(os.stat(name, dir_fd=dfd).st_mode)
+    except OSError:
+        return False
+
+
 def _refuse_link_to_directory(root: str, key: str, name: str, dfd: int) -> None:
     """Raise IsADirectoryError if ``name`` in ``dfd`` is a symbolic link to a directory.
 
@@ -633,12 +668,7 @@ def _refuse_link_to_directory(root: str, key: str, name: str, dfd: int) -> None:
     away every key under ``key/`` that the link made visible, where the same write over a
     real directory is refused. One ``lstat`` per write; the target is only looked at.
     """
-    try:
-        if not stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode):
-            return
-        if not stat.S_ISDIR(os.stat(name, dir_fd=dfd).st_mode):
-            return
-    except OSError:
+    if not _is_link_to_directory(name, dfd):
         return  # missing, dangling or a link loop: no keys behind it, replaced as a key
     raise IsADirectoryError(
         errno.EISDIR,
@@ -830,6 +860,13 @@ def write_file(
                 # O_EXCL create. Still exactly one winner, but a reader can see the value
                 # half written; the README says so.
                 return _write_exclusive_no_link(root, real_root, key, view, fsync)
+            if isinstance(exc, PermissionError):
+                # The OS names the temporary file ('\\zstore-tmp-...', relative to the key's
+                # directory) or a directory on the way: name the key (the cause keeps the
+                # rest).
+                raise PermissionError(
+                    exc.errno, f"cannot write key {key!r}: {exc.strerror}", root + "/" + key
+                ) from exc
             raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -877,18 +914,26 @@ def delete_file(root: str, real_root: str, key: str, fsync: bool = False) -> Non
         return
     try:
         name = key.rpartition("/")[2]
+        if _is_link_to_directory(name, dfd):
+            # A link to a directory is a directory to this store (no key: reads find none,
+            # writes are refused), so deleting it is a no-op like deleting a directory.
+            # Unlinking it took away every key under 'key/' (0.1.7 before this fix).
+            return
         try:
             os.unlink(name, dir_fd=dfd)
         except (FileNotFoundError, IsADirectoryError):
             return
-        except PermissionError:
+        except PermissionError as exc:
             # Linux reports EISDIR for a directory, but POSIX allows EPERM: tell them apart.
             try:
                 if stat.S_ISDIR(os.lstat(name, dir_fd=dfd).st_mode):
                     return
             except FileNotFoundError:
                 return
-            raise
+            # The OS names only the last segment (relative to dfd): name the key instead.
+            raise PermissionError(
+                exc.errno, f"cannot delete key {key!r}: {exc.strerror}", root + "/" + key
+            ) from exc
         if fsync:
             os.fsync(dfd)
     finally:
