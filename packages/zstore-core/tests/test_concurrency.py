@@ -216,3 +216,44 @@ async def test_a_base_exception_of_a_call_ends_concurrent_as_completed() -> None
 
     with pytest.raises(Stop, match="not an Exception"):
         await asyncio.wait_for(collect(), 30)  # the timeout only guards against a hang
+
+
+@pytest.mark.parametrize("stop", ["aclose", "a call fails"])
+async def test_concurrent_as_completed_cancels_the_calls_in_flight_when_it_stops(
+    stop: str,
+) -> None:
+    started: list[int] = []
+    cancelled: list[int] = []
+    never = asyncio.Event()
+
+    async def work(item: int) -> int:
+        started.append(item)
+        if item == 0:
+            return item
+        if item == 1 and stop == "a call fails":
+            await asyncio.sleep(0)
+            raise KeyError("boom")
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
+        return item
+
+    results = concurrent_as_completed(range(10), work, limit=3)
+    assert await anext(results) == 0
+    if stop == "aclose":
+        await results.aclose()  # type: ignore[attr-defined]  # an async generator
+    else:
+        with pytest.raises(KeyError, match="boom"):
+            await anext(results)
+    # Every call started but 0 (done) and, in the failing case, 1 (the failure) is blocked.
+    done = {0, 1} if stop == "a call fails" else {0}
+    blocked = [item for item in started if item not in done]
+    assert blocked, started
+    assert sorted(cancelled) == sorted(blocked), (started, cancelled)
+    current = asyncio.current_task()
+    assert [t for t in asyncio.all_tasks() if t is not current] == [], "workers outlived it"
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(started) < 10, "items were started after it stopped"

@@ -14,6 +14,7 @@ from zstore.core import MemoryStore, Store, StorePath, _resolve, make_store, mak
 
 if TYPE_CHECKING:
     from zbuffer.core import Buffer as AnyBuffer
+    from zstore.core import AccessModeLiteral
 
 
 async def test_none_gives_a_new_open_memory_store() -> None:
@@ -36,6 +37,15 @@ async def test_a_dict_becomes_the_store() -> None:
 async def test_mode_r_makes_the_memory_store_read_only() -> None:
     store = await make_store({}, mode="r")
     assert store.read_only
+
+
+@pytest.mark.parametrize("mode", [None, "r+", "a", "w", "w-"])
+@pytest.mark.parametrize("empty", [True, False], ids=["dict", "None"])
+async def test_every_other_mode_makes_a_writable_memory_store(
+    mode: AccessModeLiteral | None, empty: bool
+) -> None:
+    store = await make_store({} if empty else None, mode=mode)
+    assert not store.read_only
 
 
 async def test_stores_and_store_paths_pass_through() -> None:
@@ -200,6 +210,11 @@ async def test_make_store_path_takes_pathlib_paths_as_zarr_does(
         (Path("/tmp/data"), "zstore-local"),
         ("file:///tmp/data", "zstore-local"),
         ("C:\\data", "zstore-local"),
+        # A one-letter scheme is a Windows drive, never a URL.
+        ("C://data", "zstore-local"),
+        ("d://dir/archive.zip", "zstore-zip"),
+        # Only a plain file:// URL is local: a chain that starts with file:: is fsspec's.
+        ("file::s3://bucket/data", "zstore-fsspec"),
     ],
 )
 async def test_unclaimed_strings_say_which_distribution_to_install(

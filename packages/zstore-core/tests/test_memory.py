@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import pickle
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zbuffer.cpu import Buffer
+from zbuffer.core import Buffer as CoreBuffer
+from zbuffer.core import BufferPrototype
+from zbuffer.cpu import Buffer, NDBuffer
 from zstore.core import (
     READ_ONLY_MESSAGE,
     MemoryStore,
@@ -22,10 +25,9 @@ from zstore.core import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from zbuffer.core import Buffer as AnyBuffer
-    from zbuffer.core import BufferPrototype
 
 
 def buf(data: bytes) -> Buffer:
@@ -154,6 +156,114 @@ async def test_values_passed_in_a_user_dict_are_stored_as_is(proto: BufferProtot
     assert got is value
 
 
+# ---------------------------------------------------------------- device memory, simulated
+
+
+class _DeviceArray:
+    """Device memory simulated on the CPU, behaving as CuPy does where the store can tell:
+    no ``flags`` and no ``base``, slices are views, copies are explicit (``copy``, ``get``),
+    and implicit conversion to NumPy is refused."""
+
+    ndim = 1
+    dtype = np.dtype("B")
+
+    def __init__(self, memory: np.ndarray) -> None:
+        self.memory = memory  # stands for the device allocation; tests poke it directly
+
+    @property
+    def size(self) -> int:
+        return int(self.memory.size)
+
+    def __getitem__(self, key: slice) -> _DeviceArray:
+        return _DeviceArray(self.memory[key])
+
+    def copy(self) -> _DeviceArray:
+        return _DeviceArray(self.memory.copy())
+
+    def get(self) -> np.ndarray:
+        return self.memory.copy()  # the explicit device-to-host copy
+
+    def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+class DeviceBuffer(CoreBuffer):
+    """A Buffer over :class:`_DeviceArray`: copies host memory in, hands device memory on."""
+
+    @classmethod
+    def create_zero_length(cls) -> DeviceBuffer:
+        return cls(_DeviceArray(np.empty(0, dtype="B")))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_buffer(cls, buffer: CoreBuffer) -> DeviceBuffer:
+        array = buffer.as_array_like()
+        if isinstance(array, _DeviceArray):
+            return cls(array)
+        return cls(_DeviceArray(buffer.as_numpy_array().copy()))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_bytes(cls, bytes_like: object) -> DeviceBuffer:
+        memory = np.frombuffer(bytes_like, dtype="B").copy()
+        return cls(_DeviceArray(memory))  # type: ignore[arg-type]
+
+    def as_numpy_array(self) -> np.ndarray:
+        return self._data.get()  # type: ignore[attr-defined, no-any-return]
+
+    def combine(self, others: Iterable[CoreBuffer]) -> DeviceBuffer:
+        parts = [self.as_numpy_array(), *(other.as_numpy_array() for other in others)]
+        return type(self)(_DeviceArray(np.concatenate(parts)))  # type: ignore[arg-type]
+
+
+device_prototype = BufferPrototype(buffer=DeviceBuffer, nd_buffer=NDBuffer)
+
+
+async def test_set_copies_device_memory_and_survives_an_array_without_flags(
+    store: MemoryStore,
+) -> None:
+    # The CuPy path of set: an array the store cannot prove immutable (no flags, no base)
+    # is copied, and the copy, which cannot be frozen, is still the store's own.
+    value = DeviceBuffer.from_bytes(b"0123456789")
+    await store.set("k", value)
+    await store._set_many([("m", value)])
+    value.as_array_like().memory[:] = ord("x")  # type: ignore[attr-defined]
+    for key in ("k", "m"):
+        got = await store.get(key, device_prototype)
+        assert isinstance(got, DeviceBuffer)
+        assert got.to_bytes() == b"0123456789", f"{key}: the store aliased device memory"
+
+
+async def test_device_values_are_handed_out_as_the_prototype_asks(
+    store: MemoryStore, proto: BufferPrototype
+) -> None:
+    await store.set("k", DeviceBuffer.from_bytes(b"0123456789"))
+    stored = store._store_dict["k"].as_array_like().memory  # type: ignore[attr-defined]
+    # Same memory type: views of the stored device memory, no copy.
+    for request_, expected in ((None, b"0123456789"), (RangeByteRequest(2, 5), b"234")):
+        got = await store.get("k", device_prototype, request_)
+        assert isinstance(got, DeviceBuffer)
+        assert got.to_bytes() == expected
+        assert np.shares_memory(got.as_array_like().memory, stored)  # type: ignore[attr-defined]
+    # Host prototype: an explicit copy to host memory, whole or ranged, in every read path.
+    whole = await store.get("k", proto)
+    part = await store.get("k", proto, SuffixByteRequest(3))
+    partial = await store.get_partial_values(proto, [("k", OffsetByteRequest(8)), ("k", None)])
+    batches = [b async for b in store.get_ranges("k", [RangeByteRequest(1, 3)], prototype=proto)]
+    for got, expected in (
+        (whole, b"0123456789"),
+        (part, b"789"),
+        (partial[0], b"89"),
+        (partial[1], b"0123456789"),
+        (batches[0][0][1], b"12"),
+    ):
+        assert type(got) is proto.buffer
+        assert got.to_bytes() == expected
+    # And host values read with the device prototype are moved to the device.
+    await store.set("h", buf(b"host"))
+    got = await store.get("h", device_prototype)
+    assert isinstance(got, DeviceBuffer)
+    assert got.to_bytes() == b"host"
+
+
 # ---------------------------------------------------------------- byte ranges
 
 
@@ -214,6 +324,24 @@ async def test_get_partial_values_and_get_ranges(
         for i, b in batch
     ]
     assert sorted(results) == [(0, b"5"), (1, b"0123456789"), (2, b"89")]
+
+
+@pytest.mark.parametrize("empty", [list, tuple, iter], ids=["list", "tuple", "iterator"])
+async def test_get_ranges_of_no_ranges_yields_nothing_whatever_the_key_and_knobs(
+    store: MemoryStore, proto: BufferPrototype, empty: Callable[[list[object]], object]
+) -> None:
+    # As Store.get_ranges and zarr-python: nothing asked, so neither the key's value nor
+    # the knobs are looked at, however the empty requests are given.
+    batches = [
+        batch
+        async for batch in store.get_ranges(
+            "missing",
+            empty([]),  # type: ignore[arg-type]
+            prototype=proto,
+            max_concurrency=0,
+        )
+    ]
+    assert batches == []
 
 
 # No ranges, a range of the wrong type and knobs MemoryStore cannot take are checked for
@@ -632,6 +760,94 @@ def test_set_if_not_exists_racing_threads_exactly_one_wins(proto: BufferPrototyp
     assert len(store._store_dict) == 1
 
 
+class _RacingDict(dict[str, "AnyBuffer"]):
+    """A user dict that counts writes, and whose first membership test in each thread waits
+    for every other thread's: all racing writers see the key missing before any writes."""
+
+    def __init__(self, racers: int) -> None:
+        super().__init__()
+        self.writes = 0
+        self._all_checked = threading.Barrier(racers, timeout=30)
+        self._waited = threading.local()
+
+    def __contains__(self, key: object) -> bool:
+        found = super().__contains__(key)
+        if not getattr(self._waited, "done", False):
+            self._waited.done = True
+            self._all_checked.wait()
+        return found
+
+    def __setitem__(self, key: str, value: AnyBuffer) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_set_if_not_exists_writes_once_when_racers_all_saw_the_key_missing() -> None:
+    n = 8
+    data = _RacingDict(n)
+    store = MemoryStore(data)
+
+    def worker(t: int) -> None:
+        asyncio.run(store.set_if_not_exists("race", buf(bytes([t]))))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert data.writes == 1, f"{data.writes} writers overwrote the winner"
+
+
+class _SlowWriteDict(dict[str, "AnyBuffer"]):
+    """A user dict whose writes and removals pause halfway, saying so: another thread can
+    then try to list the store while a set or delete is half done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.Event()
+
+    def _pause(self) -> None:
+        self.inside.set()
+        time.sleep(0.05)
+
+    def __setitem__(self, key: str, value: AnyBuffer) -> None:
+        self._pause()
+        super().__setitem__(key, value)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._pause()
+        return super().pop(key, *default)
+
+
+@pytest.mark.parametrize("write", ["set", "delete"])
+def test_a_listing_waits_for_a_half_done_write_of_another_thread(write: str) -> None:
+    # Without the lock, a listing that runs while set has queued a new key but not yet
+    # recorded it drops the key from the queue, and no later listing ever shows it; one
+    # that runs inside a delete lists the key being deleted.
+    data = _SlowWriteDict()
+    store = MemoryStore(data)
+    asyncio.run(store.set("old", buf(b"1")))
+    data.inside.clear()
+    listed: list[list[str]] = []
+
+    def lister() -> None:
+        data.inside.wait(timeout=30)
+        listed.append(asyncio.run(keys_of(store.list_prefix(""))))
+
+    thread = threading.Thread(target=lister)
+    thread.start()
+    if write == "set":
+        asyncio.run(store.set("new", buf(b"2")))
+        expected = ["new", "old"]
+    else:
+        asyncio.run(store.delete("old"))
+        expected = []
+    thread.join()
+    assert listed == [expected], "the listing ran inside the write"
+    assert asyncio.run(keys_of(store.list_prefix(""))) == expected
+    assert asyncio.run(keys_of(store.list_dir(""))) == expected
+
+
 async def test_many_coroutines_set_and_get_without_lost_values(proto: BufferPrototype) -> None:
     store = MemoryStore()
 
@@ -715,3 +931,43 @@ async def test_a_key_deleted_and_set_again_before_a_listing_is_listed_once(
     await store.set("a/j", buf(b"3"))
     assert [k async for k in store.list_dir("a")] == ["j", "k"]
     assert await store.getsize_prefix("a") == 2
+
+
+async def test_a_bulk_write_with_a_key_deleted_and_set_again_lists_each_key_once(
+    store: MemoryStore,
+) -> None:
+    # Enough new keys that the next listing merges them in one bulk update rather than one
+    # insert each: that path must drop repeats just as the other does.
+    names = [f"{i:03}" for i in range(200)]
+    for name in names:
+        await store.set(f"a/{name}", buf(b"x"))
+    await store.delete("a/005")
+    await store.set("a/005", buf(b"yy"))
+    assert [k async for k in store.list_prefix("a/")] == [f"a/{name}" for name in names]
+    assert [k async for k in store.list_dir("a")] == names
+    assert await store.getsize_prefix("a") == len(names) + 1
+
+
+async def test_a_bulk_write_with_a_key_deleted_before_the_next_listing_forgets_the_key(
+    store: MemoryStore,
+) -> None:
+    # The same bulk path must also drop a pending key deleted since: getsize_prefix, which
+    # trusts the index, is the first to read it here.
+    for i in range(200):
+        await store.set(f"b/{i:03}", buf(b"x"))
+    await store.delete("b/007")
+    assert await store.getsize_prefix("b") == 199
+    assert "b/007" not in store._state.index
+
+
+async def test_deleting_an_indexed_empty_value_removes_it_from_the_index(
+    store: MemoryStore,
+) -> None:
+    # A value of 0 bytes has size 0, which is falsy: delete must still drop it from the
+    # index, or getsize_prefix would look up a size the store no longer has.
+    await store.set("a/empty", buf(b""))
+    await store.set("a/full", buf(b"12"))
+    assert [k async for k in store.list_dir("a")] == ["empty", "full"]  # now indexed
+    await store.delete("a/empty")
+    assert await store.getsize_prefix("a") == 2
+    assert "a/empty" not in store._state.index

@@ -168,6 +168,21 @@ async def test_read_only_defaults_refuse_every_write(slow: SlowDictStore) -> Non
     assert store.data == {"k": b"1"}
 
 
+async def test_read_only_defaults_refuse_writes_that_set_would_never_see() -> None:
+    # A write the default would not hand to ``set`` (the key exists, or there is nothing
+    # to write) is refused all the same, and before the batch's keys are looked at.
+    store = SlowDictStore(read_only=True)
+    store.data = {"k": b"1"}
+    for call in (
+        store.set_if_not_exists("k", buf(b"2")),
+        store._set_many([]),
+        store._set_many([("a//b", buf(b"2"))]),
+    ):
+        with pytest.raises(ValueError, match=READ_ONLY_MESSAGE):
+            await call
+    assert store.data == {"k": b"1"}
+
+
 async def test_with_read_only_default_is_not_implemented(slow: SlowDictStore) -> None:
     with pytest.raises(NotImplementedError, match="with_read_only"):
         slow.with_read_only(True)
@@ -261,6 +276,16 @@ def test_coalesce_ranges_respects_gap_and_size_budgets() -> None:
     as_sets = sorted(sorted(g) for g in groups)
     assert as_sets == [[0, 1, 5], [2], [3], [4]]
     assert sorted(i for g in groups for i in g) == list(range(len(ranges)))
+
+
+def test_coalesce_ranges_budgets_are_inclusive() -> None:
+    # A gap of exactly max_gap is bridged and a span of exactly max_size is allowed, as in
+    # zarr-python; one byte more of either starts a new fetch.
+    pair: list[ByteRequest | None] = [RangeByteRequest(0, 10), RangeByteRequest(18, 20)]
+    assert coalesce_ranges(pair, max_gap=8, max_size=100) == [[0, 1]]
+    assert coalesce_ranges(pair, max_gap=7, max_size=100) == [[0], [1]]
+    assert coalesce_ranges(pair, max_gap=8, max_size=20) == [[0, 1]]
+    assert coalesce_ranges(pair, max_gap=8, max_size=19) == [[0], [1]]
 
 
 def test_coalesce_ranges_applies_any_budget_as_written_as_zarr_does() -> None:

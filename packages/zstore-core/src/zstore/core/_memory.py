@@ -429,6 +429,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # nothing to coalesce, so the gap, size and concurrency budgets only get checked,
         # so that a call fails here exactly where it fails on every other store.
         validate_key(key)
+        if not isinstance(byte_ranges, list | tuple):
+            # An iterator is truthy even when empty: without this, no ranges given as an
+            # iterator failed on the knobs or a missing key, where Store.get_ranges (which
+            # lists them first) yields nothing.
+            byte_ranges = list(byte_ranges)
         if not byte_ranges:
             return  # as Store.get_ranges (and zarr-python): nothing asked, nothing checked
         validate_range_options(max_concurrency, max_gap_bytes, max_coalesced_bytes)
@@ -452,8 +457,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             # A bad request fails its fetch in Store.get_ranges, which reports it in the
             # group like any other failed fetch: the same here.
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
-        if batch:  # byte_ranges may be an empty iterator that `not` could not see through
-            yield batch
+        yield batch  # not empty: byte_ranges is a list or tuple, and was not empty
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
