@@ -1,7 +1,9 @@
 """Every store x every buffer prototype: ztesting's StoreTests and both state machines.
 
 One test class is made per (store, prototype) pair, so the pair shows in every test id and
-the conftest can tally results into the store x prototype table.
+the conftest can tally results into the store x prototype table. A store with the blocking
+methods (``get_sync``, ``set_sync``, ``delete_sync``) runs SyncStoreTests, which adds
+their tests.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from hypothesis.stateful import run_state_machine_as_test
 from matrix_cases import PROTOTYPES, STORES, StoreCase
 
 from zbuffer.core import Buffer, BufferPrototype
-from zstore.core import Store
+from zstore.core import Store, SupportsSyncStore
 from ztesting.stateful import HierarchyStateMachine, ZarrStoreStateMachine
 from ztesting.store import StoreTests
+from ztesting.sync_store import SyncStoreTests
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,9 +75,10 @@ def _class_name(*parts: str) -> str:
 
 for _case, (_proto_name, _prototype) in itertools.product(STORES, PROTOTYPES.items()):
     _name = _class_name(_case.name, _proto_name)
+    _sync = issubclass(_case.store_cls, SupportsSyncStore)
     globals()[_name] = type(
         _name,
-        (_MatrixCase,),
+        (_MatrixCase, SyncStoreTests) if _sync else (_MatrixCase,),
         {
             "case": _case,
             "prototype": _prototype,

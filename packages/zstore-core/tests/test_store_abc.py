@@ -18,10 +18,14 @@ from zstore.core import (
     OffsetByteRequest,
     RangeByteRequest,
     Store,
+    StorePath,
     SuffixByteRequest,
+    SupportsGetSync,
+    SupportsSetSync,
     coalesce_ranges,
     normalize_byte_range,
     normalize_prefix,
+    store_supports_sync_io,
     validate_key,
 )
 
@@ -426,3 +430,93 @@ def test_store_cannot_be_instantiated_without_the_abstract_methods() -> None:
 
     with pytest.raises(TypeError, match="abstract"):
         Incomplete()  # type: ignore[abstract]
+
+
+# ---------------------------------------------------------------- the sync surface
+
+
+class SyncDictStore(SlowDictStore):
+    """SlowDictStore plus ``get_sync``, recording each request it serves."""
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> AnyBuffer | None:
+        self.gets.append(byte_range)
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        start, stop = normalize_byte_range(byte_range, len(value))
+        return (prototype or buffer_prototype).buffer.from_bytes(value[start:stop])
+
+
+def test_a_store_with_only_get_sync_does_not_support_sync_io() -> None:
+    store = SyncDictStore()
+    assert isinstance(store, SupportsGetSync)
+    assert not isinstance(store, SupportsSetSync)
+    assert not store_supports_sync_io(store)
+    assert not store_supports_sync_io(SlowDictStore())
+
+
+def test_get_ranges_sync_coalesces_as_get_ranges_plans() -> None:
+    store = SyncDictStore()
+    store.data["k"] = bytes(range(100))
+    requests: list[ByteRequest | None] = [
+        RangeByteRequest(0, 10),
+        RangeByteRequest(12, 20),  # within the gap of the first: one fetch for both
+        RangeByteRequest(90, 95),  # too far: its own fetch
+        SuffixByteRequest(3),  # never merged
+    ]
+    tagged = dict(store.get_ranges_sync("k", requests, prototype=buffer_prototype, max_gap_bytes=4))
+    assert sorted(tagged) == [0, 1, 2, 3]
+    assert [tagged[i].to_bytes() for i in range(4)] == [  # type: ignore[union-attr]
+        bytes(range(10)),
+        bytes(range(12, 20)),
+        bytes(range(90, 95)),
+        bytes(range(97, 100)),
+    ]
+    assert sorted(store.gets, key=repr) == sorted(
+        [RangeByteRequest(0, 20), RangeByteRequest(90, 95), SuffixByteRequest(3)], key=repr
+    )
+
+
+def test_get_ranges_sync_of_a_missing_key_raises_a_group_naming_the_key() -> None:
+    store = SyncDictStore()
+    with pytest.raises(ExceptionGroup) as info:
+        store.get_ranges_sync("gone", [RangeByteRequest(0, 1)], prototype=buffer_prototype)
+    assert info.group_contains(FileNotFoundError, match="gone")
+
+
+def test_get_ranges_sync_checks_key_and_knobs_before_fetching() -> None:
+    store = SyncDictStore()
+    store.data["k"] = b"abc"
+    with pytest.raises(ValueError, match=r"'\.\./k'"):
+        store.get_ranges_sync("../k", [None], prototype=buffer_prototype)
+    with pytest.raises(TypeError, match="max_gap_bytes"):
+        store.get_ranges_sync("k", [None], prototype=buffer_prototype, max_gap_bytes="1")  # type: ignore[arg-type]
+    assert store.gets == []
+
+
+def test_get_ranges_sync_needs_get_sync() -> None:
+    store = SlowDictStore()
+    with pytest.raises(TypeError, match="SlowDictStore does not support synchronous reads"):
+        store.get_ranges_sync("k", [None], prototype=buffer_prototype)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "message"),
+    [
+        ("get_sync", (), "does not support synchronous get"),
+        ("set_sync", (buf(b"v"),), "does not support synchronous set"),
+        ("delete_sync", (), "does not support synchronous delete"),
+    ],
+)
+def test_store_path_sync_methods_refuse_a_store_without_them(
+    method: str, args: tuple[Buffer, ...], message: str
+) -> None:
+    path = StorePath(SlowDictStore(), "k")
+    with pytest.raises(TypeError, match=f"Store SlowDictStore {message}"):
+        getattr(path, method)(*args)

@@ -11,7 +11,7 @@ from zbuffer import cpu
 from zstore.core import MemoryStore
 from ztesting.buffer import StoreExpectingTestBuffer, TestBuffer, test_buffer_prototype
 from ztesting.stateful import HierarchyStateMachine, ZarrStoreStateMachine
-from ztesting.store import StoreTests
+from ztesting.sync_store import SyncStoreTests
 
 if TYPE_CHECKING:
     from zbuffer.core import Buffer
@@ -23,7 +23,7 @@ def _raw_set(store: MemoryStore, key: str, value: Buffer) -> None:
     store._store_dict[key] = value
 
 
-class TestMemoryStore(StoreTests[MemoryStore, cpu.Buffer]):
+class TestMemoryStore(SyncStoreTests[MemoryStore, cpu.Buffer]):
     store_cls = MemoryStore
     buffer_cls = cpu.Buffer
 
@@ -47,7 +47,7 @@ class TestMemoryStore(StoreTests[MemoryStore, cpu.Buffer]):
         assert store.supports_listing
 
 
-class TestStoreExpectingTestBuffer(StoreTests[StoreExpectingTestBuffer, TestBuffer]):
+class TestStoreExpectingTestBuffer(SyncStoreTests[StoreExpectingTestBuffer, TestBuffer]):
     store_cls = StoreExpectingTestBuffer
     buffer_cls = TestBuffer
 

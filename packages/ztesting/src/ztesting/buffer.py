@@ -95,17 +95,48 @@ def _is_metadata(key: str) -> bool:
 class StoreExpectingTestBuffer(MemoryStore):
     """A MemoryStore that insists on :class:`TestBuffer` for every non-metadata key.
 
-    Keys containing ``"json"`` are treated as metadata and exempt.
+    Keys containing ``"json"`` are treated as metadata and exempt. The blocking methods
+    (``get_sync``, ``set_sync``) insist as the async ones do, so the rule holds whichever
+    path a caller takes.
     """
 
-    async def set(self, key: str, value: Buffer) -> None:
-        # docstring inherited
+    @staticmethod
+    def _check_value(key: str, value: Buffer) -> None:
         if not _is_metadata(key) and not isinstance(value, TestBuffer):
             raise TypeError(
                 f"StoreExpectingTestBuffer.set({key!r}) got a {type(value).__name__}; "
                 "expected a TestBuffer"
             )
+
+    @staticmethod
+    def _check_prototype(key: str, prototype: BufferPrototype | None) -> BufferPrototype:
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        if not _is_metadata(key) and prototype.buffer is not TestBuffer:
+            raise TypeError(
+                f"StoreExpectingTestBuffer.get({key!r}) was asked for "
+                f"{prototype.buffer.__name__}; expected the TestBuffer prototype"
+            )
+        return prototype
+
+    @staticmethod
+    def _check_result(key: str, prototype: BufferPrototype, ret: Buffer | None) -> Buffer | None:
+        if ret is not None and not isinstance(ret, prototype.buffer):
+            raise TypeError(
+                f"MemoryStore.get({key!r}) returned a {type(ret).__name__}, "
+                f"not the requested {prototype.buffer.__name__}"
+            )
+        return ret
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_value(key, value)
         await super().set(key, value)
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_value(key, value)
+        super().set_sync(key, value)
 
     async def get(
         self,
@@ -114,17 +145,21 @@ class StoreExpectingTestBuffer(MemoryStore):
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
         # docstring inherited
-        if prototype is None:
-            prototype = default_buffer_prototype()
-        if not _is_metadata(key) and prototype.buffer is not TestBuffer:
-            raise TypeError(
-                f"StoreExpectingTestBuffer.get({key!r}) was asked for "
-                f"{prototype.buffer.__name__}; expected the TestBuffer prototype"
-            )
+        prototype = self._check_prototype(key, prototype)
         ret = await super().get(key, prototype=prototype, byte_range=byte_range)
-        if ret is not None and not isinstance(ret, prototype.buffer):
-            raise TypeError(
-                f"MemoryStore.get({key!r}) returned a {type(ret).__name__}, "
-                f"not the requested {prototype.buffer.__name__}"
-            )
-        return ret
+        return self._check_result(key, prototype, ret)
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        # As in zarr-python: no prototype is no demand (SyncStoreTests reads that way).
+        if prototype is None:
+            return super().get_sync(key, byte_range=byte_range)
+        prototype = self._check_prototype(key, prototype)
+        ret = super().get_sync(key, prototype=prototype, byte_range=byte_range)
+        return self._check_result(key, prototype, ret)

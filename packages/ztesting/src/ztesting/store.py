@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from zstore.core import ByteRequest
 
-__all__ = ["LatencyStore", "StoreTests", "expected_bytes"]
+__all__ = ["LatencyStore", "StoreTests", "by_index", "expected_bytes"]
 
 S = TypeVar("S", bound=Store)
 B = TypeVar("B", bound=Buffer)
@@ -1361,13 +1361,21 @@ async def _collect_ranges(
     batches: AsyncIterator[Sequence[tuple[int, Buffer | None]]], n: int
 ) -> list[Buffer | None]:
     """Gather ``get_ranges`` batches by index, checking each index comes exactly once."""
-    out: dict[int, Buffer | None] = {}
+    tagged: list[tuple[int, Buffer | None]] = []
     async for batch in batches:
         assert len(batch) > 0, "get_ranges yielded an empty batch"
-        for index, value in batch:
-            assert index not in out, f"get_ranges yielded index {index} twice"
-            assert 0 <= index < n, f"get_ranges yielded index {index} for {n} requests"
-            out[index] = value
+        tagged += batch
+    return by_index(tagged, n)
+
+
+def by_index(tagged: Iterable[tuple[int, Buffer | None]], n: int) -> list[Buffer | None]:
+    """The values of ``(index, value)`` pairs of ``n`` requests in index order, checking each
+    index comes exactly once (``get_ranges`` and ``get_ranges_sync`` results)."""
+    out: dict[int, Buffer | None] = {}
+    for index, value in tagged:
+        assert index not in out, f"get_ranges yielded index {index} twice"
+        assert 0 <= index < n, f"get_ranges yielded index {index} for {n} requests"
+        out[index] = value
     assert sorted(out) == list(range(n)), f"get_ranges yielded indices {sorted(out)} of {n}"
     return [out[i] for i in range(n)]
 

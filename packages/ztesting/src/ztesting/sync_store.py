@@ -2,21 +2,22 @@
 
 A store may offer ``get_sync``, ``set_sync`` and ``delete_sync`` for callers already off the
 event loop (zarr-python 3.4.2's ``SupportsGetSync`` / ``SupportsSetSync`` /
-``SupportsDeleteSync``; ``LocalStore`` has all three). They are not part of
-``zstore.core``'s ``Store``, so these tests are opt-in: subclass ``SyncStoreTests`` instead
-of ``StoreTests``. As in zarr-python, each test skips, saying which method is missing, when
+``SupportsDeleteSync``, in ``zstore.core``; ``MemoryStore`` and ``LocalStore`` have all
+three), and with ``get_sync`` comes ``Store.get_ranges_sync``. They are not abstract
+methods of ``Store``, so these tests are opt-in: subclass ``SyncStoreTests`` instead of
+``StoreTests``. As in zarr-python, each test skips, saying which method is missing, when
 the store has no such method.
 
 Beyond zarr-python's tests (each sync method alone, and sync/async parity): the sync writes
 refuse read-only stores and views as the async ones do, every sync method validates keys,
 ``set_sync`` overwrites, ``get_sync`` honours ``prototype`` and answers ``None`` for a
-directory.
+directory, and ``get_ranges_sync`` answers as ``get_ranges`` does.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -27,9 +28,19 @@ from zstore.core import (
     RangeByteRequest,
     Store,
     SuffixByteRequest,
+    SupportsDeleteSync,
+    SupportsGetSync,
+    SupportsSetSync,
 )
 from ztesting._sync import collect_aiterator
-from ztesting.store import DIR_LAYOUT, DIR_LAYOUT_DIRECTORIES, INVALID_KEYS, StoreTests
+from ztesting.store import (
+    DIR_LAYOUT,
+    DIR_LAYOUT_DIRECTORIES,
+    INVALID_KEYS,
+    StoreTests,
+    by_index,
+    expected_bytes,
+)
 from ztesting.utils import assert_bytes_equal
 
 if TYPE_CHECKING:
@@ -41,33 +52,6 @@ __all__ = ["SupportsDeleteSync", "SupportsGetSync", "SupportsSetSync", "SyncStor
 
 S = TypeVar("S", bound=Store)
 B = TypeVar("B", bound=Buffer)
-
-
-@runtime_checkable
-class SupportsGetSync(Protocol):
-    """A store with a blocking ``get`` (zarr-python's protocol of the same name)."""
-
-    def get_sync(
-        self,
-        key: str,
-        *,
-        prototype: BufferPrototype | None = None,
-        byte_range: ByteRequest | None = None,
-    ) -> Buffer | None: ...
-
-
-@runtime_checkable
-class SupportsSetSync(Protocol):
-    """A store with a blocking ``set`` (zarr-python's protocol of the same name)."""
-
-    def set_sync(self, key: str, value: Buffer) -> None: ...
-
-
-@runtime_checkable
-class SupportsDeleteSync(Protocol):
-    """A store with a blocking ``delete`` (zarr-python's protocol of the same name)."""
-
-    def delete_sync(self, key: str) -> None: ...
 
 
 # One key per rule is enough here: the async methods get the full list.
@@ -256,6 +240,58 @@ class SyncStoreTests(StoreTests[S, B]):
             with pytest.raises(TypeError):
                 setter.set_sync("c/0", bad)
         assert await collect_aiterator(store.list()) == ()
+
+    # ================================================================== get_ranges_sync
+
+    async def test_get_ranges_sync_equals_individual_gets(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        self._require_get_sync(store)
+        value = bytes(range(256)) * 4
+        await self.set(store, "blob", self.buf(value))
+        requests: list[ByteRequest | None] = [
+            RangeByteRequest(0, 10),
+            RangeByteRequest(5, 15),
+            RangeByteRequest(30, 40),
+            RangeByteRequest(900, 1100),
+            RangeByteRequest(3000, 3010),
+            None,
+            OffsetByteRequest(1020),
+            SuffixByteRequest(3),
+        ]
+        for max_gap, max_size in [(0, 1 << 20), (64, 1 << 20), (1 << 16, 16), (-1, 0)]:
+            options = {"max_gap_bytes": max_gap, "max_coalesced_bytes": max_size}
+            tagged = store.get_ranges_sync("blob", requests, prototype=buffer_prototype, **options)
+            results = by_index(tagged, len(requests))
+            for i, request in enumerate(requests):
+                single = await store.get("blob", buffer_prototype, request)
+                assert isinstance(results[i], buffer_prototype.buffer), type(results[i])
+                assert_bytes_equal(results[i], single, f"{request} with {options} vs get")
+                assert_bytes_equal(results[i], expected_bytes(value, request), f"{request}")
+
+    async def test_get_ranges_sync_of_missing_key_raises_a_group_with_file_not_found(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        self._require_get_sync(store)
+        requests = [RangeByteRequest(0, 4), SuffixByteRequest(2)]
+        with pytest.raises(BaseExceptionGroup) as info:
+            store.get_ranges_sync("missing", requests, prototype=buffer_prototype)
+        assert info.group_contains(FileNotFoundError), info.value.exceptions
+
+    async def test_get_ranges_sync_of_no_ranges_is_empty(
+        self, store: S, buffer_prototype: BufferPrototype
+    ) -> None:
+        self._require_get_sync(store)
+        for key in ("blob", "missing"):
+            assert list(store.get_ranges_sync(key, [], prototype=buffer_prototype)) == []
+
+    @pytest.mark.parametrize("key", list(_SOME_INVALID_KEYS.values()), ids=list(_SOME_INVALID_KEYS))
+    async def test_get_ranges_sync_rejects_invalid_key(
+        self, store: S, key: str, buffer_prototype: BufferPrototype
+    ) -> None:
+        self._require_get_sync(store)
+        with pytest.raises(ValueError):
+            store.get_ranges_sync(key, [RangeByteRequest(0, 1)], prototype=buffer_prototype)
 
 
 # Mark every coroutine test for pytest-asyncio, as StoreTests' are.

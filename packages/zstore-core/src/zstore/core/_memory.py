@@ -246,6 +246,13 @@ class _State:
 _MISSING = object()
 
 
+def _as_sequence(byte_ranges: Iterable[ByteRequest | None]) -> Sequence[ByteRequest | None]:
+    """``byte_ranges`` as a list or tuple: an iterator is truthy even when empty, so without
+    this no ranges given as an iterator failed on the knobs or a missing key, where
+    Store.get_ranges (which lists them first) answers nothing."""
+    return byte_ranges if isinstance(byte_ranges, list | tuple) else list(byte_ranges)
+
+
 def _unpickled_data(data: dict[str, Buffer]) -> dict[str, Buffer]:
     """The dict of unpickled stores: its values are new copies, read-only like every copy
     a store makes."""
@@ -364,15 +371,35 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # Stored copies are frozen, so handing out the object (or a slice of it) is safe.
         return value if type(value) is wanted else wanted.from_buffer(value)
 
-    def _get_sync(
+    def get_sync(
         self,
         key: str,
-        prototype: BufferPrototype,
-        byte_range: ByteRequest | None,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
+        """Blocking :meth:`get` (zarr-python 3.4.2's ``SupportsGetSync``).
+
+        Parameters
+        ----------
+        key : str
+            The key to read.
+        prototype : BufferPrototype, optional
+            The prototype of the returned buffer; the default prototype if None.
+        byte_range : ByteRequest, optional
+            The bytes to read; the whole value if None.
+
+        Returns
+        -------
+        Buffer or None
+            The bytes, or None if the key does not exist.
+        """
+        self._is_open = True  # opening a MemoryStore does nothing else
         value = self._lookup(key)
         if value is None:
             return None
+        if prototype is None:
+            prototype = default_buffer_prototype()
         return self._slice(value, prototype.buffer, byte_range)
 
     async def get(
@@ -403,7 +430,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # Memory is not I/O: a plain loop beats scheduling one task per range.
         if not self._is_open:
             await self._open()
-        return [self._get_sync(key, prototype, byte_range) for key, byte_range in key_ranges]
+        return [
+            self.get_sync(key, prototype=prototype, byte_range=byte_range)
+            for key, byte_range in key_ranges
+        ]
 
     async def _get_many(
         self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
@@ -412,7 +442,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         if not self._is_open:
             await self._open()
         for key, prototype, byte_range in requests:
-            yield key, self._get_sync(key, prototype, byte_range)
+            yield key, self.get_sync(key, prototype=prototype, byte_range=byte_range)
 
     async def get_ranges(
         self,
@@ -429,16 +459,43 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # nothing to coalesce, so the gap, size and concurrency budgets only get checked,
         # so that a call fails here exactly where it fails on every other store.
         validate_key(key)
-        if not isinstance(byte_ranges, list | tuple):
-            # An iterator is truthy even when empty: without this, no ranges given as an
-            # iterator failed on the knobs or a missing key, where Store.get_ranges (which
-            # lists them first) yields nothing.
-            byte_ranges = list(byte_ranges)
+        byte_ranges = _as_sequence(byte_ranges)
         if not byte_ranges:
             return  # as Store.get_ranges (and zarr-python): nothing asked, nothing checked
         validate_range_options(max_concurrency, max_gap_bytes, max_coalesced_bytes)
         if not self._is_open:
             await self._open()
+        yield self._ranges(key, byte_ranges, prototype)
+
+    def get_ranges_sync(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> Sequence[tuple[int, Buffer | None]]:
+        # docstring inherited
+        validate_key(key)
+        byte_ranges = _as_sequence(byte_ranges)
+        if not byte_ranges:
+            return []
+        validate_range_options(1, max_gap_bytes, max_coalesced_bytes)
+        self._is_open = True
+        return self._ranges(key, byte_ranges, prototype)
+
+    def _ranges(
+        self, key: str, byte_ranges: Sequence[ByteRequest | None], prototype: BufferPrototype
+    ) -> list[tuple[int, Buffer | None]]:
+        """Every range of ``key``'s value, as views of one lookup, tagged with its index.
+
+        Raises
+        ------
+        ExceptionGroup
+            Holding a FileNotFoundError if the key is missing, or what a bad request raised,
+            as :meth:`Store.get_ranges` reports a failed fetch.
+        """
         value = self._lookup(key)  # one lookup: the value cannot change under the views
         if value is None:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [_missing_key(key)])
@@ -454,10 +511,8 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
                 start, stop = normalize_byte_range(byte_range, size)
                 batch.append((i, wanted(array[start:stop])))
         except Exception as error:
-            # A bad request fails its fetch in Store.get_ranges, which reports it in the
-            # group like any other failed fetch: the same here.
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
-        yield batch  # not empty: byte_ranges is a list or tuple, and was not empty
+        return batch
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
@@ -486,11 +541,22 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
+        self.set_sync(key, value)  # memory is not I/O: nothing to wait for
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """Blocking :meth:`set` (zarr-python 3.4.2's ``SupportsSetSync``).
+
+        Parameters
+        ----------
+        key : str
+            The key to write.
+        value : Buffer
+            The bytes; kept as they are if immutable, else copied (see the class notes).
+        """
         if self._read_only:
             raise ValueError(READ_ONLY_MESSAGE)
         validate_key(key)
-        if not self._is_open:
-            await self._open()
+        self._is_open = True  # opening a MemoryStore does nothing else
         stored, size = _own(value)  # copy outside the lock: a tiny critical section
         state = self._state
         # state.put, inlined, and acquire/release rather than `with` (half the interpreter
@@ -539,6 +605,16 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     async def delete(self, key: str) -> None:
         # docstring inherited
+        self.delete_sync(key)
+
+    def delete_sync(self, key: str) -> None:
+        """Blocking :meth:`delete` (zarr-python 3.4.2's ``SupportsDeleteSync``).
+
+        Parameters
+        ----------
+        key : str
+            The key to delete; a missing key is not an error.
+        """
         self._check_writable()
         validate_key(key)
         state = self._state

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from zstore.core._byte_request import RangeByteRequest
 from zstore.core._concurrency import concurrent_as_completed, concurrent_map
 from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._protocols import SupportsGetSync
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
@@ -48,6 +49,46 @@ DEFAULT_MAX_SIZE = 16 << 20
 def _missing_key(key: str) -> FileNotFoundError:
     """A FileNotFoundError that names the missing key (``str`` and ``.filename``)."""
     return FileNotFoundError(errno.ENOENT, "no such key in the store", key)
+
+
+def _merged_ranges(
+    requests: Sequence[ByteRequest | None], group: list[int]
+) -> list[RangeByteRequest]:
+    """The members of a group of several requests: all ranges, as coalesce_ranges merges
+    nothing else."""
+    return [r for i in group if isinstance(r := requests[i], RangeByteRequest)]
+
+
+def _group_request(requests: Sequence[ByteRequest | None], group: list[int]) -> ByteRequest | None:
+    """The one request that fetches a group of :func:`coalesce_ranges`: its only member, or
+    the span of its members."""
+    if len(group) == 1:
+        return requests[group[0]]
+    ranges = _merged_ranges(requests, group)
+    return RangeByteRequest(min(r.start for r in ranges), max(r.end for r in ranges))
+
+
+def _split_group(
+    key: str, requests: Sequence[ByteRequest | None], group: list[int], fetched: Buffer | None
+) -> list[tuple[int, Buffer | None]]:
+    """Each member's bytes, out of what the :func:`_group_request` of ``group`` fetched.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing was fetched: the key is missing.
+    """
+    if fetched is None:
+        raise _missing_key(key)
+    if len(group) == 1:
+        return [(group[0], fetched)]
+    ranges = _merged_ranges(requests, group)
+    start = min(r.start for r in ranges)
+    # Slicing clips at the fetched length, exactly as a separate get of each range would
+    # clip at the value's end.
+    return [
+        (i, fetched[r.start - start : r.end - start]) for i, r in zip(group, ranges, strict=True)
+    ]
 
 
 def validate_range_options(
@@ -460,29 +501,77 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
         groups = coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
         async def fetch(group: list[int]) -> list[tuple[int, Buffer | None]]:
-            members = [requests[i] for i in group]
-            if len(group) == 1:
-                value = await self.get(key, prototype, members[0])
-                if value is None:
-                    raise _missing_key(key)
-                return [(group[0], value)]
-            ranges = [m for m in members if isinstance(m, RangeByteRequest)]
-            start, end = min(m.start for m in ranges), max(m.end for m in ranges)
-            merged = await self.get(key, prototype, RangeByteRequest(start, end))
-            if merged is None:
-                raise _missing_key(key)
-            # Slicing clips at the fetched length, exactly as a separate get of each range
-            # would clip at the value's end.
-            return [
-                (i, merged[m.start - start : m.end - start])
-                for i, m in zip(group, ranges, strict=True)
-            ]
+            fetched = await self.get(key, prototype, _group_request(requests, group))
+            return _split_group(key, requests, group, fetched)
 
         try:
             async for batch in concurrent_as_completed(groups, fetch, max_concurrency):
                 yield batch
         except Exception as error:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+
+    def get_ranges_sync(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> Sequence[tuple[int, Buffer | None]]:
+        """Blocking :meth:`get_ranges`, for stores with ``get_sync`` (zarr-python 3.4.2).
+
+        The same groups as :meth:`get_ranges`, each one ``get_sync``, in order, on the
+        calling thread: for callers already off the event loop.
+
+        Parameters
+        ----------
+        key : str
+            The key to read.
+        byte_ranges : sequence of ByteRequest or None
+            The requests; None means the whole value.
+        prototype : BufferPrototype
+            The prototype of the returned buffers.
+        max_gap_bytes : int
+            Ranges at most this many bytes apart may be merged into one fetch.
+        max_coalesced_bytes : int
+            The largest merged fetch in bytes.
+
+        Returns
+        -------
+        sequence of tuple of (int, Buffer)
+            ``(index into byte_ranges, bytes)`` for every request, each index once.
+
+        Raises
+        ------
+        TypeError
+            If the store has no ``get_sync`` (see :class:`~zstore.core.SupportsGetSync`).
+        BaseExceptionGroup
+            As :meth:`get_ranges`: a FileNotFoundError naming the key if it does not exist,
+            or what ``get_sync`` raised. Unlike zarr-python, which goes on fetching the other
+            groups of a missing key, the first failure ends the call.
+        ValueError, TypeError
+            Raised as themselves, before any fetch: an invalid key or a bad knob.
+        """
+        if not isinstance(self, SupportsGetSync):
+            raise TypeError(f"{type(self).__name__} does not support synchronous reads")
+        validate_key(key)
+        requests = list(byte_ranges)
+        if not requests:
+            return []
+        validate_range_options(1, max_gap_bytes, max_coalesced_bytes)
+        results: list[tuple[int, Buffer | None]] = []
+        try:
+            for group in coalesce_ranges(
+                requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes
+            ):
+                fetched = self.get_sync(
+                    key, prototype=prototype, byte_range=_group_request(requests, group)
+                )
+                results += _split_group(key, requests, group, fetched)
+        except Exception as error:
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+        return results
 
     @abstractmethod
     async def exists(self, key: str) -> bool:

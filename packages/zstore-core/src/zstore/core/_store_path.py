@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Final, Literal
 
 from zstore.core._keys import validate_key
+from zstore.core._protocols import SupportsDeleteSync, SupportsGetSync, SupportsSetSync
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing import Any, Self
 
     from zbuffer.core import Buffer, BufferPrototype
     from zstore.core._byte_request import ByteRequest
@@ -209,6 +211,91 @@ class StorePath:
 
             prototype = default_buffer_prototype()
         return await self.store.get(self.path, prototype=prototype, byte_range=byte_range)
+
+    async def get_json(self, *, byte_range: ByteRequest | None = None) -> Any:
+        """Read and parse the JSON document at this path.
+
+        Parameters
+        ----------
+        byte_range : ByteRequest, optional
+            Read only this part of the value (which may then not be valid JSON).
+
+        Returns
+        -------
+        object or None
+            The parsed value, or None if the key does not exist.
+
+        Raises
+        ------
+        json.JSONDecodeError
+            If the bytes are not JSON (a ValueError).
+        """
+        value = await self.get(byte_range=byte_range)
+        return None if value is None else json.loads(value.to_bytes())
+
+    def get_sync(
+        self,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """Blocking :meth:`get`, for a store with ``get_sync``.
+
+        Parameters
+        ----------
+        prototype : BufferPrototype, optional
+            The prototype of the returned buffer; the default prototype if None.
+        byte_range : ByteRequest, optional
+            The bytes to read.
+
+        Returns
+        -------
+        Buffer or None
+            The bytes, or None if the key does not exist.
+
+        Raises
+        ------
+        TypeError
+            If the store has no ``get_sync``.
+        """
+        if not isinstance(self.store, SupportsGetSync):
+            raise TypeError(f"Store {type(self.store).__name__} does not support synchronous get.")
+        if prototype is None:
+            from zbuffer.core import default_buffer_prototype
+
+            prototype = default_buffer_prototype()
+        return self.store.get_sync(self.path, prototype=prototype, byte_range=byte_range)
+
+    def set_sync(self, value: Buffer) -> None:
+        """Blocking :meth:`set`, for a store with ``set_sync``.
+
+        Parameters
+        ----------
+        value : Buffer
+            The bytes.
+
+        Raises
+        ------
+        TypeError
+            If the store has no ``set_sync``.
+        """
+        if not isinstance(self.store, SupportsSetSync):
+            raise TypeError(f"Store {type(self.store).__name__} does not support synchronous set.")
+        self.store.set_sync(self.path, value)
+
+    def delete_sync(self) -> None:
+        """Blocking :meth:`delete`, for a store with ``delete_sync``.
+
+        Raises
+        ------
+        TypeError
+            If the store has no ``delete_sync``.
+        """
+        if not isinstance(self.store, SupportsDeleteSync):
+            raise TypeError(
+                f"Store {type(self.store).__name__} does not support synchronous delete."
+            )
+        self.store.delete_sync(self.path)
 
     async def set(self, value: Buffer, byte_range: ByteRequest | None = None) -> None:
         """Write ``value`` at this path.
