@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import (
         AsyncGenerator,
         AsyncIterator,
+        Collection,
         Iterable,
         MutableMapping,
         Sequence,
@@ -115,7 +116,7 @@ class _State:
     must agree on the index, so the state is shared through a registry keyed by the dict.
     """
 
-    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "sizes")
+    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "pending_exact", "sizes")
 
     def __init__(self, data: MutableMapping[str, Buffer]) -> None:
         self.data = data
@@ -125,8 +126,11 @@ class _State:
         # insert, or a dict insert), and the next listing moves them in. In write order,
         # which is often nearly sorted: cheap for timsort to merge. A key deleted while
         # pending stays in the list, and may be appended again if set again: sync skips
-        # keys no longer in ``sizes`` and drops repeats.
+        # keys no longer in ``sizes`` and drops repeats. Until such a delete,
+        # ``pending_exact`` says there is nothing to skip or drop, and sync takes the list
+        # as it is (filtering it costs more than sorting it).
         self.pending: list[str] = []
+        self.pending_exact = True
         self.sizes: dict[str, int] = {}
         self.reindex()
 
@@ -144,7 +148,16 @@ class _State:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
         self.index = SortedKeys(self.data)
         self.pending = []
+        self.pending_exact = True
         self.sizes = {key: len(value) for key, value in self.data.items()}
+
+    def recount(self) -> bool:
+        """Rebuild everything if the number of keys shows that the dict was changed behind
+        the store's back; return whether it did (caller holds the lock)."""
+        if len(self.data) == len(self.sizes):
+            return False
+        self.reindex()
+        return True
 
     def sync(self) -> None:
         """Bring the index up to date before a listing (caller holds the lock).
@@ -155,17 +168,18 @@ class _State:
         ``keys_with_prefix``, ``children``, ``is_empty``, ``pop_directory``); the README
         says what is and is not seen.
         """
-        if len(self.data) != len(self.sizes):
-            self.reindex()
-        elif self.pending:
+        if not self.recount() and self.pending:
             sizes, index = self.sizes, self.index
-            pending = dict.fromkeys(key for key in self.pending if key in sizes)
+            pending: Collection[str] = self.pending
+            if not self.pending_exact:
+                pending = dict.fromkeys(key for key in pending if key in sizes)
             if len(pending) > 64 and len(pending) * 16 > len(index):
                 index.update(pending)  # one merge beats many inserts for a bulk write
             else:
                 for key in sorted(pending):
                     index.add(key)
-            self.pending.clear()
+            self.pending = []
+            self.pending_exact = True
 
     # Each listing below checks the keys it reports against the dict, and rebuilds the
     # index when one is gone. The count check of ``sync`` cannot see a direct rename (one
@@ -237,7 +251,8 @@ class _State:
         self.data.pop(key, None)
         if self.sizes.pop(key, None) is not None:
             # Not in the index if it is still pending: then sync skips it (see pending).
-            self.index.discard(key)
+            if not self.index.discard(key):
+                self.pending_exact = False
             if len(self.pending) > 2 * len(self.sizes) + 1024:
                 # Set-delete cycles with no listing in between would grow the list forever.
                 self.sync()
@@ -532,9 +547,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         directory = normalize_prefix(prefix)
         state = self._state
         with state.lock:
-            state.sync()
             if directory == "":
+                # Every size is recorded on set: no need to move pending keys into the index.
+                state.recount()
                 return sum(state.sizes.values())
+            state.sync()
             return sum(map(state.sizes.__getitem__, state.index.with_prefix(directory)))
 
     # ------------------------------------------------------------------ writes
