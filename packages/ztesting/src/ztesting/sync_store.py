@@ -273,7 +273,7 @@ class SyncStoreTests(StoreTests[S, B]):
         self, store: S, buffer_prototype: BufferPrototype
     ) -> None:
         self._require_get_sync(store)
-        requests = [RangeByteRequest(0, 4), SuffixByteRequest(2)]
+        requests: list[ByteRequest | None] = [RangeByteRequest(0, 4), SuffixByteRequest(2)]
         with pytest.raises(BaseExceptionGroup) as info:
             store.get_ranges_sync("missing", requests, prototype=buffer_prototype)
         assert info.group_contains(FileNotFoundError), info.value.exceptions
