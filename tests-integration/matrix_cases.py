@@ -20,6 +20,7 @@ from zstore.core import MemoryStore, Store
 from zstore.local import LocalStore
 from zstore.zip import ZipStore
 from ztesting.buffer import test_buffer_prototype
+from ztesting.device import simulated_device_prototype
 
 RawSet = Callable[[Any, str, Buffer], Awaitable[None]]
 RawGet = Callable[[Any, str], Awaitable[bytes]]
@@ -93,4 +94,7 @@ STORES = [
 PROTOTYPES: dict[str, BufferPrototype] = {
     "cpu": cpu_prototype,
     "test-buffer": test_buffer_prototype,
+    # Device memory simulated on the CPU (no implicit host conversion, as CuPy): the GPU
+    # logic of every store, exercised on machines without a GPU.
+    "simulated-device": simulated_device_prototype,
 }
