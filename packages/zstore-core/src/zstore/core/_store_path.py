@@ -239,19 +239,7 @@ class StorePath:
         prototype: BufferPrototype | None = None,
         byte_range: ByteRequest | None = None,
     ) -> Buffer | None:
-        """Blocking :meth:`get`, for a store with ``get_sync``.
-
-        Parameters
-        ----------
-        prototype : BufferPrototype, optional
-            The prototype of the returned buffer; the default prototype if None.
-        byte_range : ByteRequest, optional
-            The bytes to read.
-
-        Returns
-        -------
-        Buffer or None
-            The bytes, or None if the key does not exist.
+        """Blocking :meth:`get` (same parameters and result), for a store with ``get_sync``.
 
         Raises
         ------
@@ -260,10 +248,7 @@ class StorePath:
         """
         if not isinstance(self.store, SupportsGetSync):
             raise TypeError(f"Store {type(self.store).__name__} does not support synchronous get.")
-        if prototype is None:
-            from zbuffer.core import default_buffer_prototype
-
-            prototype = default_buffer_prototype()
+        # A store's get_sync takes None for its default prototype (SupportsGetSync).
         return self.store.get_sync(self.path, prototype=prototype, byte_range=byte_range)
 
     def set_sync(self, value: Buffer) -> None:
