@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import warnings
 from typing import Any
 
@@ -90,6 +91,10 @@ def test_nan_matches_nan_only_with_equal_nan() -> None:
     assert not check(np.ones(3), np.nan)
     assert check(np.full(4, np.nan, dtype="f4"), np.float64("nan"))
     assert check(np.full(4, complex(np.nan, 1.0)), np.nan)
+    # A complex NaN is a NaN too: float data of NaNs equals it, as in zarr.
+    assert check(np.full(4, np.nan), complex(np.nan, 0.0))
+    assert check(np.full(4, np.nan, dtype="f4"), complex(0.0, np.nan))
+    assert not check(np.full(4, np.nan), complex(np.nan, 0.0), equal_nan=False)
 
 
 def test_nat_matches_nat_only_with_equal_nan() -> None:
@@ -100,6 +105,18 @@ def test_nat_matches_nat_only_with_equal_nan() -> None:
     assert check(np.full(5, 3000, dtype="m8[ms]"), np.timedelta64(3, "s"))
 
 
+def test_nat_data_against_a_float_nan_follows_zarr() -> None:
+    # NumPy's isnan is true of NaT, so zarr's array_equal(equal_nan=True) calls all-NaT
+    # data equal to a float NaN; and a number against times answers as NumPy does.
+    nat = np.full(5, np.datetime64("NaT", "s"), dtype="M8[s]")
+    assert check(nat, np.nan)
+    assert check(nat, np.float32("nan"))
+    assert not check(nat, np.nan, equal_nan=False)
+    assert check(np.full(3, np.timedelta64("NaT", "ms")), np.nan)
+    assert not check(np.ones(3), np.datetime64(1, "s"))
+    assert check(np.ones(3, dtype="i8"), np.timedelta64(1, "s"))
+
+
 def test_value_not_representable_in_the_dtype_matches_nothing() -> None:
     assert not check(np.full(4, -24, dtype="i1"), 1000)
     assert not check(np.full(4, 0.1, dtype="f4"), 0.1)
@@ -108,6 +125,12 @@ def test_value_not_representable_in_the_dtype_matches_nothing() -> None:
     assert check(np.full(4, 1, dtype="i4"), 1.0)
     assert check(np.full(4, 2**62 + 1, dtype="i8"), 2**62 + 1)
     assert check(np.full(4, 1.0), 1 + 0j)
+    # Against a float, int64 is compared in float64, as zarr's promotion does: 2**53 + 1
+    # rounds to 2**53 there. Only integer against integer is exact.
+    assert check(np.full(4, 2**53 + 1, dtype="i8"), float(2**53))
+    assert check(np.full(4, 2**53 + 1, dtype="u8"), np.float64(2**53))
+    assert check(np.full(4, 2**63 - 1, dtype=">i8"), float(2**63))
+    assert not check(np.full(4, 2**53 + 1, dtype="i8"), 2**53)
     assert not check(np.full(4, 1.0), 1 + 1j)
 
 
@@ -153,6 +176,9 @@ def test_zero_dim_and_empty_buffers() -> None:
     assert check(np.array(1.5), 1.5)
     assert not check(np.array(1.5), 2.5)
     assert check(np.zeros((0, 3)), 1.0)
+    assert not check(np.array(-0.0), 0.0), "0-d data keeps the bitwise float-zero rule"
+    assert check(np.array(-0.0), -0.0)
+    assert check(np.array(-0.0), 0)
     assert check(np.zeros(0), np.nan, equal_nan=False)
 
 
@@ -171,6 +197,36 @@ def test_one_differing_element_anywhere_is_found(position: int, layout: str) -> 
     assert not check(data, 7.25)
     data[index] = -0.0
     assert not check(data, 7.25)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_buffers_of_many_largest_blocks(layout: str) -> None:
+    # 2**20 elements: past the doubling blocks (2**12 ... 2**17, 258,048 elements in all),
+    # the walk must keep to blocks of 2**17 elements, the size of its scratch array.
+    size = 1 << 20
+    base = np.full((2048, 1024), 2.5, order="F" if layout == "F" else "C")
+    data = {"C": base[:1024], "F": base[:, :512], "strided": base[:, ::2]}[layout]
+    assert data.size == size
+    assert check(data, 2.5)
+    assert not check(data, 3.5)
+    data[np.unravel_index(size - 1, data.shape)] = 0.0
+    assert not check(data, 2.5)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_contiguous_data_is_compared_without_full_size_temporaries(layout: str) -> None:
+    # The README's promise, measured: NumPy reports its allocations to tracemalloc. A
+    # uniform 8 MiB array, compared in blocks, needs a scratch array of 128 KiB at most,
+    # where a copy of the data (a flat view that is not a view) or a full-size boolean
+    # array would be 8 MiB or 1 MiB.
+    data = np.full((1024, 1024), 1.5, order=layout)
+    tracemalloc.start()
+    try:
+        assert NDBuffer.from_numpy_array(data).all_equal(1.5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 * 1024, f"all_equal allocated {peak} bytes at its peak"
 
 
 def test_uniform_large_buffers_of_many_dtypes() -> None:
@@ -262,8 +318,19 @@ def test_integers_find_one_element_off_by_one(dtype: np.dtype[Any]) -> None:
         (np.array(2**63 - 1, dtype="i8"), 2**63, np.uint64(2**63 - 1)),
         (np.array(2**53, dtype="u8"), np.int64(2**53 + 1), np.int64(2**53)),
         (np.array(-1, dtype="i8"), 2**64 - 1, -1),
+        (np.zeros((2, 3), dtype="i8"), np.full(3, 1, dtype="u8"), np.zeros(3, dtype="u8")),
+        (np.zeros((2, 3), dtype="u2"), np.full(3, -1, dtype="i1"), np.zeros(3, dtype="i1")),
     ],
-    ids=["i8-vs-u8-array", "u8-vs-i8-array", "u8-vs-negative-i1", "0-d-i8", "0-d-u8", "0-d-neg"],
+    ids=[
+        "i8-vs-u8-array",
+        "u8-vs-i8-array",
+        "u8-vs-negative-i1",
+        "0-d-i8",
+        "0-d-u8",
+        "0-d-neg",
+        "zeros-i8-vs-u8-array",
+        "zeros-u2-vs-i1-array",
+    ],
 )
 def test_integer_arrays_and_zero_dim_data_compare_exactly(
     data: np.ndarray[Any, Any], other: Any, twin: Any

@@ -99,6 +99,71 @@ def test_cpu_buffer_converts_from_and_combines_with_other_classes() -> None:
     assert combined.to_bytes() == b"host+device!"
 
 
+class DeviceArray:
+    """A 1-dim byte array in simulated device memory: like CuPy's, it refuses to be
+    converted to a NumPy array implicitly, so only an explicit copy reaches the host."""
+
+    def __init__(self, host: npt.NDArray[Any]) -> None:
+        self._host = host
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self._host.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._host.ndim
+
+    @property
+    def size(self) -> int:
+        return self._host.size
+
+    def __getitem__(self, key: slice) -> Self:
+        return self.__class__(self._host[key])
+
+    def __setitem__(self, key: slice, value: Any) -> None:
+        self._host[key] = value
+
+    def copy(self) -> Self:
+        return self.__class__(self._host.copy())
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+    def get(self) -> npt.NDArray[Any]:
+        """The explicit copy to host memory."""
+        return self._host.copy()
+
+
+class DeviceBuffer(MinimalBuffer):
+    """A Buffer over a DeviceArray: as_numpy_array is the only way to host memory."""
+
+    @classmethod
+    def from_bytes(cls, bytes_like: core.BytesLike) -> Self:
+        return cls(DeviceArray(np.frombuffer(bytes_like, dtype="B").copy()))  # type: ignore[arg-type]
+
+    def as_numpy_array(self) -> npt.NDArray[Any]:
+        device: DeviceArray = self._data  # type: ignore[assignment]
+        return device.get()
+
+
+def test_cpu_buffer_takes_device_buffers_through_as_numpy_array() -> None:
+    # A cpu.Buffer meets buffers of other memory types in combine, from_buffer and
+    # __setitem__; each must go through as_numpy_array, never hand the device array to
+    # NumPy (which CuPy refuses).
+    device = DeviceBuffer.from_bytes(b"device")
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(device.as_array_like())
+    combined = cpu.Buffer.from_bytes(b"host+").combine([device, cpu.Buffer.from_bytes(b"!")])
+    assert type(combined) is cpu.Buffer
+    assert combined.to_bytes() == b"host+device!"
+    assert (cpu.Buffer.from_bytes(b"<") + device).to_bytes() == b"<device"
+    assert cpu.Buffer.from_buffer(device).to_bytes() == b"device"
+    target = cpu.Buffer.from_bytes(bytearray(b"........"))
+    target[1:7] = device
+    assert target.to_bytes() == b".device."
+
+
 def test_inherited_ndbuffer_methods() -> None:
     buf = MinimalNDBuffer.from_numpy_array(np.arange(6.0).reshape(1, 2, 3))
     assert buf.shape == (1, 2, 3)

@@ -93,6 +93,26 @@ def test_from_bytes_of_other_array_views_keeps_their_meaning(make_view: Any) -> 
     assert arr(buf).flags.writeable == (not view.readonly), "writability follows the view"
 
 
+@pytest.mark.parametrize(
+    "make_view",
+    [
+        lambda a: memoryview(a)[::-1],
+        lambda a: memoryview(a.reshape(2, 3).T),
+    ],
+    ids=["reversed", "transposed"],
+)
+def test_from_bytes_of_a_non_contiguous_view_of_a_whole_array_is_refused(make_view: Any) -> None:
+    # It covers every byte of its array, but in another order: viewing the array itself
+    # would hand back the bytes in the array's order, not the view's.
+    source = np.arange(6, dtype="B")
+    view = make_view(source)
+    assert view.nbytes == source.nbytes
+    with pytest.raises(ValueError, match="from_bytes expects contiguous memory"):
+        Buffer.from_bytes(view)
+    with pytest.raises(BufferError, match="from_bytes expects contiguous memory"):
+        Buffer.from_bytes(view)  # the type zarr-python's np.frombuffer raises
+
+
 def test_from_bytes_of_a_released_view_says_so() -> None:
     view = memoryview(np.arange(4, dtype="B"))
     view.release()
@@ -462,6 +482,8 @@ def test_from_bytes_refuses_non_contiguous_memory() -> None:
     source = np.arange(10, dtype="B")
     with pytest.raises(ValueError, match="from_bytes expects contiguous memory"):
         Buffer.from_bytes(memoryview(source)[::2])
+    with pytest.raises(BufferError, match="from_bytes expects contiguous memory"):
+        Buffer.from_bytes(memoryview(source)[::2])  # zarr-python raises a BufferError
     np.testing.assert_array_equal(source, np.arange(10, dtype="B"))
 
 

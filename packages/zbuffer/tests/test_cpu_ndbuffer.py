@@ -84,6 +84,33 @@ def test_create_broadcasts_an_array_fill_value_like_numpy_full(
     assert array.tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize(
+    ("dtype", "fill_value"),
+    [
+        ("f8", 1.5),  # one converted element, copied over the new array
+        ("f8", 0.0),  # all-zero bytes: np.zeros
+        ("f8", np.arange(3.0)),  # an array, broadcast by np.full
+        ("O", "x"),  # object elements: np.full
+        ("M8[s]", np.datetime64(5, "s")),  # time dtypes: zeros, then assignment
+        ("M8[s]", None),
+    ],
+    ids=["scalar", "zero-bytes", "array", "object", "datetime", "datetime-zeros"],
+)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_create_lays_out_memory_in_the_requested_order(
+    dtype: str, fill_value: Any, order: Any
+) -> None:
+    # Every way create fills the new array must pass `order` on, as zarr's np.full does:
+    # tobytes() reads in C order whatever the layout, so it cannot tell.
+    array = NDBuffer.create(
+        shape=(2, 3), dtype=dtype, order=order, fill_value=fill_value
+    ).as_numpy_array()
+    assert array.flags.c_contiguous == (order == "C")
+    assert array.flags.f_contiguous == (order == "F")
+    expected = np.full((2, 3), fill_value if fill_value is not None else 0, dtype=dtype)
+    assert array.tolist() == expected.tolist()
+
+
 def test_create_with_an_array_fill_value_that_does_not_broadcast_raises() -> None:
     with pytest.raises(ValueError, match="broadcast"):
         NDBuffer.create(shape=(2, 3), dtype="f8", fill_value=np.arange(2.0))
@@ -117,6 +144,13 @@ def test_empty_has_shape_dtype_and_order(order: Any) -> None:
 
 def test_empty_keeps_big_endian_time_dtypes() -> None:
     assert NDBuffer.empty(shape=(2,), dtype=">M8[s]").dtype == np.dtype(">M8[s]")
+
+
+@pytest.mark.filterwarnings("ignore:The 'generic' unit:DeprecationWarning")
+@pytest.mark.parametrize("dtype", [">m8", ">M8"])
+def test_empty_keeps_the_byte_order_of_generic_time_dtypes(dtype: str) -> None:
+    # np.empty(2, ">m8") comes back native ("<m8" here): the view in `empty` restores it.
+    assert NDBuffer.empty(shape=(2,), dtype=dtype).dtype == np.dtype(dtype)
 
 
 # --- wrapping arrays ----------------------------------------------------------------------
@@ -271,6 +305,7 @@ def test_squeeze_removes_length_one_axes() -> None:
     assert buf.squeeze((0, 2)).shape == (2, 3)
     assert buf.squeeze((-2,)).shape == (1, 2, 3)
     assert buf.squeeze(()).shape == (1, 2, 1, 3)
+    assert buf.squeeze((-4,)).shape == (2, 1, 3), "-ndim is the first axis, in range"
     assert np.shares_memory(buf.squeeze((0,)).as_numpy_array(), source)
 
 
@@ -315,6 +350,17 @@ def test_astype_changes_the_byte_order_of_generic_time_dtypes() -> None:
     assert swapped.dtype == np.dtype(">m8")
     assert swapped.byteorder == "big"
     assert swapped.as_numpy_array().astype("i8").tolist() == [1, 2]
+
+
+@pytest.mark.filterwarnings("ignore:The 'generic' unit:DeprecationWarning")
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_astype_of_generic_time_dtypes_keeps_the_order(order: Any) -> None:
+    source = np.arange(6, dtype="<i8").reshape(2, 3).view("<m8")
+    swapped = NDBuffer.from_numpy_array(source).astype(">m8", order=order).as_numpy_array()
+    assert swapped.dtype == np.dtype(">m8")
+    assert swapped.flags.c_contiguous == (order == "C")
+    assert swapped.flags.f_contiguous == (order == "F")
+    assert swapped.astype("i8").tolist() == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_fill_sets_every_element() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+import threading
 from importlib.metadata import EntryPoint
 from typing import Any
 
@@ -139,6 +142,8 @@ def fake_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
         "zbuffer.buffer": [
             EntryPoint("epbuffer", f"{__name__}:EntryPointBuffer", "zbuffer.buffer"),
             EntryPoint("broken", "no_such_module_zbuffer:Buffer", "zbuffer.buffer"),
+            # Loads, but is no Buffer class: register's TypeError must be reported too.
+            EntryPoint("notabuffer", "builtins:int", "zbuffer.buffer"),
         ],
         "zbuffer.ndbuffer": [],
     }
@@ -163,3 +168,79 @@ def test_a_broken_entry_point_is_reported_not_raised() -> None:
     with pytest.raises(ValueError, match=r"entry points that failed to load: broken \(Module"):
         core.get_buffer_class("still.missing")
     assert core.get_buffer_class("epbuffer") is EntryPointBuffer
+
+
+@pytest.mark.usefixtures("fake_entry_points")
+def test_an_entry_point_that_is_not_a_buffer_class_is_reported_once() -> None:
+    for _ in range(3):
+        with pytest.raises(ValueError, match="entry points that failed to load") as info:
+            core.get_buffer_class("still.missing")
+        message = str(info.value)
+        assert "notabuffer (TypeError: register_buffer expects a subclass" in message
+        # Entry points are loaded once: a second miss must not load (and report) again.
+        assert message.count("notabuffer (") == 1
+        assert message.count("broken (") == 1
+
+
+class SlowBuffer(cpu.Buffer):
+    pass
+
+
+class SlowEntryPoint:
+    """An entry point whose import takes until the test lets it finish."""
+
+    name = "slowbuffer"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def load(self) -> type[SlowBuffer]:
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the entry point"
+        return SlowBuffer
+
+
+def test_a_lookup_during_the_first_entry_point_load_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two threads miss the same name: the second must wait for the first's loading of
+    # the entry points, not find them marked loaded, the name still absent, and raise.
+    slow = SlowEntryPoint()
+    monkeypatch.setattr(
+        _registry, "entry_points", lambda *, group: [slow] if group == "zbuffer.buffer" else []
+    )
+    monkeypatch.setattr(_registry._buffer_registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(_registry._buffer_registry, "_failures", [])
+    results: dict[str, Any] = {}
+
+    def look_up(who: str) -> None:
+        try:
+            results[who] = core.get_buffer_class("slowbuffer")
+        except Exception as error:
+            results[who] = error
+
+    first = threading.Thread(target=look_up, args=("first",))
+    second = threading.Thread(target=look_up, args=("second",))
+    first.start()
+    try:
+        assert slow.entered.wait(30)
+        second.start()
+        second.join(timeout=0.5)  # time to reach the lookup (and, before the fix, fail)
+    finally:
+        slow.release.set()
+        first.join(30)
+        if second.ident is not None:
+            second.join(30)
+    assert results == {"first": SlowBuffer, "second": SlowBuffer}
+
+
+def test_registered_names_include_the_cpu_classes_before_any_lookup() -> None:
+    # A fresh interpreter, where nothing has imported zbuffer.cpu yet.
+    code = (
+        "import zbuffer.core as c; "
+        "print('zbuffer.cpu.Buffer' in c.registered_buffers(), "
+        "'zbuffer.cpu.NDBuffer' in c.registered_ndbuffers())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert result.stdout.split() == [b"True", b"True"]

@@ -59,6 +59,8 @@ class _Registry(Generic[T]):
         self._entry_points_loaded = False
         self._failures: list[str] = []
         self._lock = threading.Lock()
+        # Held for the whole loading of the entry points (see _load_entry_points).
+        self._load_lock = threading.RLock()
 
     def register(self, cls: type[T], qualname: str | None) -> None:
         if not (isinstance(cls, type) and issubclass(cls, self._base)):
@@ -110,19 +112,24 @@ class _Registry(Generic[T]):
         return found
 
     def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
-            return
-        self._entry_points_loaded = True
-        for entry_point in entry_points(group=self._group):
-            try:
-                cls = entry_point.load()
-                self.register(cls, None)
-            # One broken plugin must not hide the others: report it in the lookup error.
-            except Exception as error:
-                self._failures.append(f"{entry_point.name} ({type(error).__name__}: {error})")
-                continue
-            # Also under the entry point's own name, so a short name can be configured.
-            self.register(cls, entry_point.name)
+        # Under a lock held until every entry point is loaded: without it, a thread that
+        # missed a name while another thread was loading found the load marked done, the
+        # name not registered yet, and raised. Reentrant, for a plugin whose import looks
+        # a name up itself (that inner lookup sees the load as done, as before).
+        with self._load_lock:
+            if self._entry_points_loaded:
+                return
+            self._entry_points_loaded = True
+            for entry_point in entry_points(group=self._group):
+                try:
+                    cls = entry_point.load()
+                    self.register(cls, None)
+                # One broken plugin must not hide the others: report it in the lookup error.
+                except Exception as error:
+                    self._failures.append(f"{entry_point.name} ({type(error).__name__}: {error})")
+                    continue
+                # Also under the entry point's own name, so a short name can be configured.
+                self.register(cls, entry_point.name)
 
 
 _buffer_registry: _Registry[Buffer] = _Registry(Buffer, "Buffer", BUFFER_ENV_VAR, "zbuffer.buffer")

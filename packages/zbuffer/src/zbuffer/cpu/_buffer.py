@@ -24,6 +24,14 @@ _BYTE = np.dtype("B")
 _SCALAR_TYPES = (int, float, complex, str, bytes, np.generic)
 
 
+class _NotContiguousError(ValueError, BufferError):
+    """Non-contiguous memory given to ``from_bytes``.
+
+    A ValueError, as documented; also a BufferError, which is what zarr-python's
+    ``np.frombuffer`` raises there, so code that catches zarr's error still catches it.
+    """
+
+
 class Buffer(core.Buffer):
     """A flat contiguous block of host memory, backed by a 1-dim uint8 NumPy array.
 
@@ -94,7 +102,7 @@ class Buffer(core.Buffer):
         TypeError
             If ``bytes_like`` does not support the buffer protocol (``str``, ``int``...).
         ValueError
-            If its memory is not contiguous.
+            If its memory is not contiguous (also a BufferError, as zarr-python raises).
         """
         if type(bytes_like) is bytes or type(bytes_like) is bytearray:
             # The common case, always contiguous: skip the memoryview checks.
@@ -122,7 +130,7 @@ class Buffer(core.Buffer):
                 f"another object with the buffer protocol), got {type(bytes_like).__name__}"
             ) from None
         if not view.c_contiguous:
-            raise ValueError(
+            raise _NotContiguousError(
                 "from_bytes expects contiguous memory, got a non-contiguous "
                 f"{type(bytes_like).__name__}; copy it first (e.g. bytes(...))"
             )
