@@ -157,3 +157,17 @@ async def test_store_path_get_json() -> None:
     assert await StorePath(store, "g/list").get_json(byte_range=RangeByteRequest(0, 6)) == [1, 2]
     with pytest.raises(json.JSONDecodeError):
         await StorePath(store, "g/not-json").get_json()
+
+
+async def test_memory_get_ranges_takes_none_for_the_default_prototype() -> None:
+    # As get_sync, Store.get_ranges_sync (which hands it on to get_sync) and zarr-python:
+    # MemoryStore's own get_ranges(_sync) raised AttributeError on None.
+    store = MemoryStore()
+    store.set_sync("k", buf(b"0123456789"))
+    tagged = store.get_ranges_sync("k", [RangeByteRequest(1, 3)], prototype=None)  # type: ignore[arg-type]
+    assert [(i, type(b), b.to_bytes()) for i, b in tagged] == [(0, Buffer, b"12")]  # type: ignore[union-attr]
+    batches = [
+        batch
+        async for batch in store.get_ranges("k", [SuffixByteRequest(2)], prototype=None)  # type: ignore[arg-type]
+    ]
+    assert [(i, b.to_bytes()) for batch in batches for i, b in batch] == [(0, b"89")]  # type: ignore[union-attr]

@@ -85,3 +85,28 @@ def test_store_expecting_test_buffer_state_machines() -> None:
     store = StoreExpectingTestBuffer()
     run_state_machine_as_test(lambda: ZarrStoreStateMachine(store, prototype=test_buffer_prototype))  # type: ignore[arg-type]
     run_state_machine_as_test(lambda: HierarchyStateMachine(store, prototype=test_buffer_prototype))  # type: ignore[arg-type]
+
+
+async def test_store_expecting_test_buffer_checks_range_reads_and_batch_writes() -> None:
+    # MemoryStore serves get_ranges(_sync) and _set_many without get, get_sync or set: the
+    # checks were skipped there, where zarr-python's StoreExpectingTestBuffer makes them.
+    store = StoreExpectingTestBuffer()
+    store.set_sync("c/0", TestBuffer.from_bytes(b"abcdef"))
+    store.set_sync("zarr.json", cpu.Buffer.from_bytes(b"{}"))
+    with pytest.raises(TypeError, match="TestBuffer"):
+        store.get_ranges_sync("c/0", [None], prototype=cpu.buffer_prototype)
+    with pytest.raises(TypeError, match="TestBuffer"):
+        [b async for b in store.get_ranges("c/0", [None], prototype=cpu.buffer_prototype)]
+    with pytest.raises(TypeError, match="TestBuffer"):
+        await store._set_many([("c/1", cpu.Buffer.from_bytes(b"x"))])
+    assert store.get_sync("c/1") is None, "a refused batch wrote something"
+    # The right prototype, and metadata keys, still pass.
+    got = store.get_ranges_sync("c/0", [None], prototype=test_buffer_prototype)
+    assert [(i, type(b), b.to_bytes()) for i, b in got] == [(0, TestBuffer, b"abcdef")]  # type: ignore[union-attr]
+    batches = [b async for b in store.get_ranges("c/0", [None], prototype=test_buffer_prototype)]
+    assert [type(b) for batch in batches for _, b in batch] == [TestBuffer]
+    meta = store.get_ranges_sync("zarr.json", [None], prototype=cpu.buffer_prototype)
+    assert meta[0][1] is not None
+    await store._set_many(
+        [("c/2", TestBuffer.from_bytes(b"y")), ("a/zarr.json", cpu.Buffer.from_bytes(b"{}"))]
+    )

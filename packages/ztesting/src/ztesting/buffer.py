@@ -15,10 +15,10 @@ import numpy as np
 
 from zbuffer import cpu
 from zbuffer.core import BufferPrototype, default_buffer_prototype
-from zstore.core import MemoryStore
+from zstore.core import DEFAULT_MAX_GAP, DEFAULT_MAX_SIZE, MemoryStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import AsyncIterator, Iterable, Sequence
     from typing import Self
 
     import numpy.typing as npt
@@ -138,6 +138,15 @@ class StoreExpectingTestBuffer(MemoryStore):
         self._check_value(key, value)
         super().set_sync(key, value)
 
+    async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
+        # docstring inherited
+        # MemoryStore._set_many writes without calling set: check here too, or a batch of
+        # wrong buffers got in (zarr-python's, built on set, refuses them).
+        values = list(values)
+        for key, value in values:
+            self._check_value(key, value)
+        await super()._set_many(values)
+
     async def get(
         self,
         key: str,
@@ -163,3 +172,50 @@ class StoreExpectingTestBuffer(MemoryStore):
         prototype = self._check_prototype(key, prototype)
         ret = super().get_sync(key, prototype=prototype, byte_range=byte_range)
         return self._check_result(key, prototype, ret)
+
+    # MemoryStore serves get_ranges and get_ranges_sync from its dict, without calling get
+    # or get_sync, so the prototype check is made here too: without it a caller reading a
+    # shard's ranges with the wrong prototype passed (zarr-python's store, whose
+    # get_ranges_sync calls get_sync, refuses it).
+
+    async def get_ranges(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_concurrency: int = 10,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
+        # docstring inherited
+        prototype = self._check_prototype(key, prototype)
+        async for batch in super().get_ranges(
+            key,
+            byte_ranges,
+            prototype=prototype,
+            max_concurrency=max_concurrency,
+            max_gap_bytes=max_gap_bytes,
+            max_coalesced_bytes=max_coalesced_bytes,
+        ):
+            yield [(i, self._check_result(key, prototype, value)) for i, value in batch]
+
+    def get_ranges_sync(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> Sequence[tuple[int, Buffer | None]]:
+        # docstring inherited
+        prototype = self._check_prototype(key, prototype)
+        tagged = super().get_ranges_sync(
+            key,
+            byte_ranges,
+            prototype=prototype,
+            max_gap_bytes=max_gap_bytes,
+            max_coalesced_bytes=max_coalesced_bytes,
+        )
+        return [(i, self._check_result(key, prototype, value)) for i, value in tagged]

@@ -514,6 +514,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         value = self._lookup(key)  # one lookup: the value cannot change under the views
         if value is None:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [_missing_key(key)])
+        if prototype is None:
+            # The default, as get_sync and Store.get_ranges_sync (through get_sync) take it,
+            # and zarr-python: prototype.buffer raised AttributeError.
+            prototype = default_buffer_prototype()
         wanted = prototype.buffer
         if type(value) is not wanted:
             value = wanted.from_buffer(value)  # convert once, not once per range

@@ -567,6 +567,45 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             for batch in job:
                 yield batch
 
+    def get_ranges_sync(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_gap_bytes: int = DEFAULT_MAX_GAP,
+        max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
+    ) -> Sequence[tuple[int, Buffer | None]]:
+        """Blocking :meth:`get_ranges`: the same groups, read through one descriptor.
+
+        Same contract as :meth:`zstore.core.Store.get_ranges_sync`. The inherited one
+        opened the key again for every group, so a value replaced meanwhile (writes are
+        atomic renames) gave some ranges of the old value and some of the new; one open
+        pins one version of the file for the whole call. None as ``prototype`` is the
+        default prototype, as for :meth:`get_sync`.
+        """
+        check_key(key)
+        requests = list(byte_ranges)
+        if not requests:
+            return []
+        validate_range_options(1, max_gap_bytes, max_coalesced_bytes)
+        if prototype is None:
+            prototype = default_buffer_prototype()
+        try:
+            for byte_range in requests:
+                _check_byte_range(byte_range)
+            self._ensure_open_sync()
+            groups = coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
+            batches = _read_groups(
+                self._root, self._real_root, key, prototype, requests, groups, self._root_fd
+            )
+            if batches is None:
+                raise FileNotFoundError(errno.ENOENT, "no such key in the store", key)
+        except Exception as error:
+            # As get_ranges (and zarr-python's get_ranges_sync for a missing key).
+            raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+        return [pair for batch in batches for pair in batch]
+
     async def exists(self, key: str) -> bool:
         # docstring inherited
         check_key(key)
