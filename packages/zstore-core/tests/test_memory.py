@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import random
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -910,16 +911,42 @@ async def test_values_of_an_unpickled_store_are_read_only_views_too(
         got.as_numpy_array()[0] = 0
 
 
-async def test_set_delete_cycles_without_listing_keep_the_pending_list_bounded(
+async def test_set_delete_cycles_without_listing_leave_nothing_behind(
     store: MemoryStore,
 ) -> None:
     for i in range(5000):
         await store.set(f"tmp/{i % 3}", buf(b"x"))
         await store.delete(f"tmp/{i % 3}")
     await store.set("tmp/kept", buf(b"y"))
-    assert len(store._state.pending) <= 2 * len(store._state.sizes) + 1024 + 1
+    assert store._state.sizes == {"tmp/kept": 1}
     assert [k async for k in store.list_dir("tmp")] == ["kept"]
     assert [k async for k in store.list_prefix("")] == ["tmp/kept"]
+
+
+async def test_the_index_holds_the_oldest_keys_and_a_listing_moves_in_the_rest(
+    store: MemoryStore,
+) -> None:
+    # The keys a listing has not yet moved into the index are the newest of the size
+    # table: after any mix of writes, rewrites and deletes, the index must be exactly the
+    # oldest keys of the table, or a listing would miss a key or list a deleted one.
+    rng = random.Random(7)
+    state = store._state
+    for step in range(3000):
+        key = f"d{rng.randrange(4)}/k{rng.randrange(60)}"
+        action = rng.random()
+        if action < 0.55:
+            await store.set(key, buf(b"v" * rng.randrange(4)))
+        elif action < 0.85:
+            await store.delete(key)
+        elif action < 0.95:
+            await store.delete_dir(f"d{rng.randrange(4)}")
+        else:
+            listed = [k async for k in store.list_prefix("")]
+            assert listed == sorted(store._store_dict), step
+        with state.lock:
+            oldest = list(state.sizes)[: len(state.index)]
+            assert sorted(oldest) == list(state.index), step
+            assert state.sizes == {k: len(v) for k, v in store._store_dict.items()}, step
 
 
 async def test_a_key_deleted_and_set_again_before_a_listing_is_listed_once(

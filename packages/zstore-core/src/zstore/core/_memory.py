@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,21 +117,18 @@ class _State:
     must agree on the index, so the state is shared through a registry keyed by the dict.
     """
 
-    __slots__ = ("__weakref__", "data", "index", "lock", "pending", "pending_exact", "sizes")
+    __slots__ = ("__weakref__", "data", "index", "lock", "sizes")
 
     def __init__(self, data: MutableMapping[str, Buffer]) -> None:
         self.data = data
         self.lock = threading.Lock()
         self.index = SortedKeys()
-        # New keys not yet in the index: set only appends them here (cheaper than a sorted
-        # insert, or a dict insert), and the next listing moves them in. In write order,
-        # which is often nearly sorted: cheap for timsort to merge. A key deleted while
-        # pending stays in the list, and may be appended again if set again: sync skips
-        # keys no longer in ``sizes`` and drops repeats. Until such a delete,
-        # ``pending_exact`` says there is nothing to skip or drop, and sync takes the list
-        # as it is (filtering it costs more than sorting it).
-        self.pending: list[str] = []
-        self.pending_exact = True
+        # Every key of the store with its size, in the order the keys were first set. The
+        # index holds exactly the oldest keys of this table, so the keys a listing must
+        # still move into it are its newest ``len(sizes) - len(index)``: set records a new
+        # key with one dict insert and no list of its own. A str-to-int dict is also
+        # invisible to the garbage collector, where a list of 100k keys is walked by every
+        # full collection (a few ms each, measured).
         self.sizes: dict[str, int] = {}
         self.reindex()
 
@@ -146,10 +144,8 @@ class _State:
 
     def reindex(self) -> None:
         """Rebuild the index and size table from the dict (caller holds the lock)."""
-        self.index = SortedKeys(self.data)
-        self.pending = []
-        self.pending_exact = True
         self.sizes = {key: len(value) for key, value in self.data.items()}
+        self.index = SortedKeys(self.sizes)
 
     def recount(self) -> bool:
         """Rebuild everything if the number of keys shows that the dict was changed behind
@@ -162,24 +158,28 @@ class _State:
     def sync(self) -> None:
         """Bring the index up to date before a listing (caller holds the lock).
 
-        Moves pending keys in, and rebuilds everything if the number of keys shows that the
+        Moves new keys in, and rebuilds everything if the number of keys shows that the
         dict was changed behind the store's back. A change that keeps the count is caught
         later, if at all, by the listing that meets a key the dict no longer holds (see
         ``keys_with_prefix``, ``children``, ``is_empty``, ``pop_directory``); the README
         says what is and is not seen.
         """
-        if not self.recount() and self.pending:
-            sizes, index = self.sizes, self.index
-            pending: Collection[str] = self.pending
-            if not self.pending_exact:
-                pending = dict.fromkeys(key for key in pending if key in sizes)
-            if len(pending) > 64 and len(pending) * 16 > len(index):
-                index.update(pending)  # one merge beats many inserts for a bulk write
+        if self.recount():
+            return
+        sizes, index = self.sizes, self.index
+        count = len(sizes) - len(index)
+        if count:
+            new_keys: Collection[str]
+            if count == len(sizes):
+                new_keys = sizes  # all of them, in write order: no copy needed
             else:
-                for key in sorted(pending):
+                new_keys = list(islice(reversed(sizes), count))
+                new_keys.reverse()  # write order, often nearly sorted: cheap for timsort
+            if count > 64 and count * 16 > len(index):
+                index.update(new_keys)  # one merge beats many inserts for a bulk write
+            else:
+                for key in sorted(new_keys):
                     index.add(key)
-            self.pending = []
-            self.pending_exact = True
 
     # Each listing below checks the keys it reports against the dict, and rebuilds the
     # index when one is gone. The count check of ``sync`` cannot see a direct rename (one
@@ -236,26 +236,19 @@ class _State:
     def put(self, key: str, value: Buffer, size: int) -> None:
         """Insert or replace a value of ``size`` bytes (caller holds the lock).
 
-        ``sizes`` always holds exactly the keys of the index plus those of ``pending`` that
-        were not deleted since, so ``key not in sizes`` says whether the key is new,
-        whatever happened to the dict.
+        A new key goes to the end of ``sizes``, where ``sync`` finds it; a replaced one
+        keeps its place there, and in the index.
         """
-        sizes = self.sizes
-        if key not in sizes:
-            self.pending.append(key)
         self.data[key] = value
-        sizes[key] = size
+        self.sizes[key] = size
 
     def remove(self, key: str) -> None:
         """Remove if present (caller holds the lock)."""
         self.data.pop(key, None)
         if self.sizes.pop(key, None) is not None:
-            # Not in the index if it is still pending: then sync skips it (see pending).
-            if not self.index.discard(key):
-                self.pending_exact = False
-            if len(self.pending) > 2 * len(self.sizes) + 1024:
-                # Set-delete cycles with no listing in between would grow the list forever.
-                self.sync()
+            # A key not yet in the index was among the newest of sizes: dropping it there
+            # is all it takes.
+            self.index.discard(key)
 
 
 _MISSING = object()
@@ -552,7 +545,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         state = self._state
         with state.lock:
             if directory == "":
-                # Every size is recorded on set: no need to move pending keys into the index.
+                # Every size is recorded on set: no need to move new keys into the index.
                 state.recount()
                 return sum(state.sizes.values())
             state.sync()
@@ -585,11 +578,8 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         lock = state.lock
         lock.acquire()
         try:
-            sizes = state.sizes
-            if key not in sizes:
-                state.pending.append(key)
             state.data[key] = stored
-            sizes[key] = size
+            state.sizes[key] = size
         finally:
             lock.release()
 
