@@ -25,6 +25,7 @@ import gc
 import importlib
 import itertools
 import json
+import math
 import os
 import platform
 import pstats
@@ -1551,6 +1552,21 @@ reference("numpy copy 64 MiB (x20), bandwidth floor", "References", numpy_copy)
 # --------------------------------------------------------------------------------------
 
 
+def slower_beyond_noise(ratios: list[float], alpha: float = 0.05) -> bool:
+    """Whether the paired per-repeat ratios show ours slower beyond chance (sign test).
+
+    Each repeat times both sides back to back, so each ratio is one paired trial. If the
+    two sides were equally fast, each trial would come out below 1 with probability 1/2;
+    ours counts as slower only when so many fall below 1 that equal speed would give that
+    less often than ``alpha`` (one-sided): 7 or 8 of 8 repeats. A median ratio just under 1
+    with repeats on both sides of it is a tie, not a loss.
+    """
+    n = len(ratios)
+    below = sum(r < 1 for r in ratios)
+    tail = sum(math.comb(n, k) for k in range(below, n + 1)) / 2**n
+    return n > 0 and tail < alpha
+
+
 @dataclasses.dataclass
 class Result:
     workload: Workload
@@ -1580,8 +1596,16 @@ class Result:
         ratio = self.ratio()
         wl = self.workload
         if ratio is not None and wl.target is not None and ratio < wl.target:
-            slower = " (ours slower)" if ratio < 1 else ""
-            out.append(f"MISS target {wl.target:g}x{slower}")
+            if ratio >= 1:
+                out.append(f"MISS target {wl.target:g}x")
+            else:
+                ratios = self.ratios()
+                slower = sum(r < 1 for r in ratios)
+                count = f"ours slower in {slower} of {len(ratios)} repeats"
+                if wl.target == 1 and not slower_beyond_noise(ratios):
+                    out.append(f"tie ({count}: within noise)")
+                else:
+                    out.append(f"MISS target {wl.target:g}x ({count})")
         ours, lim = self.median("ours"), self.median("limit")
         over = ours / lim if ours is not None and lim else None
         if wl.limit_factor is not None and over is not None and over > wl.limit_factor:
