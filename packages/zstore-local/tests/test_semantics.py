@@ -9,13 +9,15 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from zbuffer.cpu import Buffer, buffer_prototype
 from zstore.core import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
-from zstore.local import TMP_PREFIX, LocalStore, resolve
+from zstore.local import TMP_PREFIX, LocalStore, _files, resolve
+from zstore.local._store import _read_shared_groups, _SharedOpen
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -424,6 +426,122 @@ async def test_get_ranges_refuses_a_link_out_of_the_root(root: Path, tmp_path: P
             store.get_ranges("esc/secret", [RangeByteRequest(0, 3)], prototype=buffer_prototype)
         )
     assert info.group_contains(ValueError, match="outside the store root"), info.value.exceptions
+
+
+async def test_get_ranges_reads_every_range_through_one_open(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each job opened the key itself, so a value replaced (an atomic rename) between two
+    # jobs' opens came back mixed: some ranges of the old value, some of the new.
+    store = LocalStore(root)
+    await store.set("k", buf(b"a" * 4096))
+    real_open = _files.open_for_read
+    opens: list[str] = []
+    rewritten = threading.Event()
+
+    def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> Any:
+        opens.append(key)
+        if len(opens) > 1:
+            rewritten.wait(10)  # any later open sees the new value
+        return real_open(root, real_root, key, root_fd)
+
+    real_pread = os.pread
+
+    def pread(fd: int, length: int, offset: int) -> bytes:
+        data = real_pread(fd, length, offset)
+        if not rewritten.is_set():
+            store.set_sync("k", buf(b"b" * 4096))
+            rewritten.set()
+        return data
+
+    monkeypatch.setattr(_files, "open_for_read", open_for_read)
+    monkeypatch.setattr(os, "pread", pread)
+    requests: list[ByteRequest | None] = [RangeByteRequest(i * 512, i * 512 + 8) for i in range(8)]
+    got = await _pairs(store.get_ranges("k", requests, prototype=buffer_prototype, max_gap_bytes=0))
+    assert rewritten.is_set(), "the test never rewrote the value"
+    assert sorted(i for i, _ in got) == list(range(8))
+    assert opens == ["k"]
+    assert {b.to_bytes() for _, b in got} == {b"a" * 8}
+    assert await store.get("k", buffer_prototype) == buf(b"b" * 4096)
+
+
+def _open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(
+    not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc/self/fd (Linux)"
+)
+async def test_a_cancelled_get_ranges_closes_its_descriptor_after_the_last_read(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(root)
+    data = bytes(range(256)) * 16
+    await store.set("k", buf(data))
+    await store.get("k", buffer_prototype)  # the store's own descriptors, opened first
+    reading, release = threading.Event(), threading.Event()
+    descriptors: list[int] = []
+    real_pread = os.pread
+
+    def pread(fd: int, length: int, offset: int) -> bytes:
+        descriptors.append(fd)
+        reading.set()
+        release.wait(10)
+        return real_pread(fd, length, offset)
+
+    before = _open_descriptors()
+    monkeypatch.setattr(os, "pread", pread)
+    requests: list[ByteRequest | None] = [RangeByteRequest(0, 8), RangeByteRequest(2048, 2056)]
+    task = asyncio.ensure_future(
+        _pairs(store.get_ranges("k", requests, prototype=buffer_prototype, max_gap_bytes=0))
+    )
+    try:
+        assert await asyncio.to_thread(reading.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The call is over but a job is still reading: closing now would let another open
+        # reuse the number under that read.
+        fd = descriptors[0]
+        os.fstat(fd)  # still open
+        assert str(fd) in _open_descriptors()
+    finally:
+        release.set()
+    for _ in range(500):
+        if _open_descriptors() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert _open_descriptors() == before, "the descriptor leaked"
+    assert set(descriptors) == {descriptors[0]}, "the jobs read through several descriptors"
+
+
+def test_a_job_that_starts_after_the_call_ended_opens_nothing(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStore(root)
+    store.set_sync("k", buf(b"abc"))
+    opens: list[str] = []
+    real_open = _files.open_for_read
+
+    def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> Any:
+        opens.append(key)
+        return real_open(root, real_root, key, root_fd)
+
+    monkeypatch.setattr(_files, "open_for_read", open_for_read)
+    ended = _SharedOpen(str(root), os.path.realpath(root), "k", -1)
+    ended.end()
+    assert _read_shared_groups(ended, buffer_prototype, [None], [[0]]) is None
+    assert opens == []
+    live = _SharedOpen(str(root), os.path.realpath(root), "k", -1)
+    requests: list[ByteRequest | None] = [None, RangeByteRequest(1, 2)]
+    batches = _read_shared_groups(live, buffer_prototype, requests, [[0], [1]])
+    assert batches is not None
+    assert [[(i, b.to_bytes()) for i, b in batch] for batch in batches] == [
+        [(0, b"abc")],
+        [(1, b"b")],
+    ]
+    live.end()
+    assert opens == ["k"]
 
 
 async def test_gathered_gets_fail_one_by_one(root: Path) -> None:

@@ -463,15 +463,22 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
     return fd
 
 
-def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> int | None:
-    """Open ``key`` for reading: a descriptor of a regular file inside the root, or None.
-
-    None if the key is missing or names a directory (a directory is not a key).
+def open_for_read(root: str, real_root: str, key: str, root_fd: int = -1) -> tuple[int, int] | None:
+    """Open ``key`` for reading: a descriptor of a regular file inside the root, and the
+    file's size then; None if the key is missing or names a directory (not a key).
     """
     fd = _open_key(root, real_root, key, root_fd)
     if fd is None:
         return None
-    return _kept_if(fd, lambda fd: stat.S_ISREG(os.fstat(fd).st_mode))
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(st.st_mode):
+        return fd, st.st_size
+    os.close(fd)
+    return None
 
 
 def _kept_if(fd: int, check: Callable[[int], bool]) -> int | None:

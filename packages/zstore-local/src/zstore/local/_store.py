@@ -141,58 +141,122 @@ def _read_buffer(  # noqa: PLR0917 - a pool job: arguments are positional
     return prototype.buffer.from_bytes(data)
 
 
-def _read_groups(  # noqa: PLR0917 - a pool job: arguments are positional
-    root: str,
-    real_root: str,
-    key: str,
+class _SharedOpen:
+    """One descriptor of one value, shared by every job of one ``get_ranges`` call.
+
+    All the jobs read through it, so every range comes from the same version of the value
+    even when the value is replaced meanwhile (a write is an atomic rename, so each open
+    sees one whole version, but two opens may see two). The first job to run opens it;
+    it is closed once the call has ended and no job is reading. A job that starts after
+    the call ended (its results would be thrown away) reads nothing, and jobs the
+    dispatcher drops on cancellation never run: neither needs bookkeeping.
+    """
+
+    __slots__ = ("_ended", "_fd", "_lock", "_opened", "_opener", "_size", "_users")
+
+    def __init__(self, root: str, real_root: str, key: str, root_fd: int) -> None:
+        self._opener = (root, real_root, key, root_fd)
+        self._lock = threading.Lock()
+        self._opened = False
+        self._fd: int | None = None
+        self._size = 0
+        self._users = 0
+        self._ended = False
+
+    def acquire(self) -> tuple[int, int] | None:
+        """The descriptor and the value's size for a job about to read, opening on first
+        use; None if the key is missing or the call has ended. Pair with :meth:`release`."""
+        with self._lock:
+            if self._ended:
+                return None
+            if not self._opened:
+                opened = _files.open_for_read(*self._opener)
+                if opened is not None:
+                    self._fd, self._size = opened
+                self._opened = True
+            if self._fd is None:
+                return None
+            self._users += 1
+            return self._fd, self._size
+
+    def release(self) -> None:
+        """A job is done with the descriptor."""
+        with self._lock:
+            self._users -= 1
+            self._close_if_unused()
+
+    def end(self) -> None:
+        """The call is over: close now, or when the last job still reading is done."""
+        with self._lock:
+            self._ended = True
+            self._close_if_unused()
+
+    def _close_if_unused(self) -> None:
+        if self._ended and self._users == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
+def _read_shared_groups(
+    shared: _SharedOpen,
     prototype: BufferPrototype,
     byte_ranges: Sequence[ByteRequest | None],
     groups: Sequence[list[int]],
-    root_fd: int = -1,
 ) -> list[list[tuple[int, Buffer | None]]] | None:
-    """Serve some groups of ranges of one value: one open, one pread per group.
-
-    Returns one batch of ``(index, buffer)`` per group, or None if the key is missing. The
-    members of a group are slices of the group's one buffer (views, no copy).
-    """
-    fd = _files.open_for_read(root, real_root, key, root_fd)
-    if fd is None:
+    """A pool job: serve some groups of ranges through the call's one descriptor, or None
+    if the key is missing (or the call has ended)."""
+    opened = shared.acquire()
+    if opened is None:
         return None
-    batches: list[list[tuple[int, Buffer | None]]] = []
     try:
-        size = os.fstat(fd).st_size
-        from_bytes = prototype.buffer.from_bytes
-        read_fd = _files.read_fd
-        for group in groups:
-            if len(group) == 1:
-                index = group[0]
-                s, e = normalize_byte_range(byte_ranges[index], size)
-                batches.append([(index, from_bytes(read_fd(fd, s, e) if e > s else b""))])
-                continue
-            # A group of several members holds only RangeByteRequests, sorted by start.
-            members: list[RangeByteRequest] = [byte_ranges[i] for i in group]  # type: ignore[misc]
-            start = min(members[0].start, size)
-            stop = min(max(r.end for r in members), size)
-            whole = from_bytes(read_fd(fd, start, stop) if stop > start else b"")
-            if type(whole) is CpuBuffer:
-                # The common host buffer: wrap NumPy slices directly, skipping the generic
-                # __getitem__ checks (a third of the per-range cost for 10k small ranges).
-                array = whole.as_numpy_array()
-                batches.append(
-                    [
-                        (i, CpuBuffer(array[min(r.start, size) - start : min(r.end, size) - start]))
-                        for i, r in zip(group, members, strict=True)
-                    ]
-                )
-            else:
-                batches.append(
-                    [
-                        (i, whole[min(r.start, size) - start : min(r.end, size) - start])
-                        for i, r in zip(group, members, strict=True)
-                    ]
-                )
+        return _read_groups(*opened, prototype, byte_ranges, groups)
     finally:
-        os.close(fd)
+        shared.release()
+
+
+def _read_groups(
+    fd: int,
+    size: int,
+    prototype: BufferPrototype,
+    byte_ranges: Sequence[ByteRequest | None],
+    groups: Sequence[list[int]],
+) -> list[list[tuple[int, Buffer | None]]]:
+    """Serve groups of ranges of the value open at ``fd`` (``size`` bytes): one pread each.
+
+    Returns one batch of ``(index, buffer)`` per group. The members of a group are slices of
+    the group's one buffer (views, no copy).
+    """
+    batches: list[list[tuple[int, Buffer | None]]] = []
+    from_bytes = prototype.buffer.from_bytes
+    read_fd = _files.read_fd
+    for group in groups:
+        if len(group) == 1:
+            index = group[0]
+            s, e = normalize_byte_range(byte_ranges[index], size)
+            batches.append([(index, from_bytes(read_fd(fd, s, e) if e > s else b""))])
+            continue
+        # A group of several members holds only RangeByteRequests, sorted by start.
+        members: list[RangeByteRequest] = [byte_ranges[i] for i in group]  # type: ignore[misc]
+        start = min(members[0].start, size)
+        stop = min(max(r.end for r in members), size)
+        whole = from_bytes(read_fd(fd, start, stop) if stop > start else b"")
+        if type(whole) is CpuBuffer:
+            # The common host buffer: wrap NumPy slices directly, skipping the generic
+            # __getitem__ checks (a third of the per-range cost for 10k small ranges).
+            array = whole.as_numpy_array()
+            batches.append(
+                [
+                    (i, CpuBuffer(array[min(r.start, size) - start : min(r.end, size) - start]))
+                    for i, r in zip(group, members, strict=True)
+                ]
+            )
+        else:
+            batches.append(
+                [
+                    (i, whole[min(r.start, size) - start : min(r.end, size) - start])
+                    for i, r in zip(group, members, strict=True)
+                ]
+            )
     return batches
 
 
@@ -508,11 +572,13 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         max_gap_bytes: int = DEFAULT_MAX_GAP,
         max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
     ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
-        """Read many byte ranges of one value: one open per job, one pread per group.
+        """Read many byte ranges of one value: one open per call, one pread per group.
 
         Same contract as :meth:`zstore.core.Store.get_ranges` (one batch per merged read;
         the knobs checked by :func:`zstore.core.validate_range_options`); the reads run in
-        at most ``min(max_concurrency, pool threads)`` jobs.
+        at most ``min(max_concurrency, pool threads)`` jobs, all through one descriptor, so
+        every range comes from the same version of the value even if it is replaced during
+        the call.
         """
         check_key(key)
         requests = list(byte_ranges)
@@ -533,27 +599,18 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
                 self._open_once()
             return coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
 
-        # Open (on first use) and plan in one job (pure Python over every range, kept off
-        # the loop), then read the groups in as many jobs as the pool has threads, each a
-        # run of neighbouring groups on its own descriptor: one thread's pread (no GIL)
-        # overlaps another's slicing.
+        # Open the store (on first use) and plan in one job (pure Python over every range,
+        # kept off the loop), then read the groups in as many jobs as the pool has threads,
+        # each a run of neighbouring groups through the call's one descriptor: one thread's
+        # pread (no GIL) overlaps another's slicing.
         groups = await submit(plan)
-        root, real_root, root_fd = self._root, self._real_root, self._root_fd
+        shared = _SharedOpen(self._root, self._real_root, key, self._root_fd)
         parts = max(1, min(pool_size(), max_concurrency, len(groups)))
         step = -(-len(groups) // parts)
         try:
             jobs = await asyncio.gather(
                 *(
-                    submit(
-                        _read_groups,
-                        root,
-                        real_root,
-                        key,
-                        prototype,
-                        requests,
-                        groups[i : i + step],
-                        root_fd,
-                    )
+                    submit(_read_shared_groups, shared, prototype, requests, groups[i : i + step])
                     for i in range(0, len(groups), step)
                 )
             )
@@ -562,6 +619,8 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         except Exception as error:
             # zarr-python's contract: get_ranges failures surface as an exception group.
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
+        finally:
+            shared.end()  # also on cancellation; a job still reading closes it after
         for job in jobs:
             assert job is not None
             for batch in job:
@@ -596,9 +655,11 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
                 _check_byte_range(byte_range)
             self._ensure_open_sync()
             groups = coalesce_ranges(requests, max_gap=max_gap_bytes, max_size=max_coalesced_bytes)
-            batches = _read_groups(
-                self._root, self._real_root, key, prototype, requests, groups, self._root_fd
-            )
+            shared = _SharedOpen(self._root, self._real_root, key, self._root_fd)
+            try:
+                batches = _read_shared_groups(shared, prototype, requests, groups)
+            finally:
+                shared.end()
             if batches is None:
                 raise FileNotFoundError(errno.ENOENT, "no such key in the store", key)
         except Exception as error:
