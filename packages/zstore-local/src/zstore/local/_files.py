@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TMP_PREFIX",
     "check_key",
+    "check_root_path",
     "delete_dir",
     "delete_file",
     "exists",
@@ -253,6 +254,146 @@ def _escape_error(key: str, real: str, real_root: str) -> ValueError:
     )
 
 
+# ---------------------------------------------------------------------------- limits
+#
+# The operating system refuses a name longer than NAME_MAX bytes (255 on most file
+# systems) and a path of PATH_MAX bytes or more (4096 on Linux, counting the final NUL)
+# with ENAMETOOLONG, and a name it cannot encode (a lone surrogate such as '\ud800') with
+# UnicodeEncodeError. Neither is checked on every call: the helpers below only run once the
+# OS has refused, to turn its error (which names a temporary file, or nothing) into one that
+# names the key and the limit.
+
+_SHOWN_KEY_CHARS = 512
+
+
+def _shown(text: str) -> str:
+    """``repr(text)``, shortened for the very long keys these errors are about."""
+    if len(text) <= _SHOWN_KEY_CHARS:
+        return repr(text)
+    return f"{text[:200]!r}...{text[-40:]!r} ({len(text)} characters)"
+
+
+def _limits(path: str) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX for the file system holding ``path`` (or its nearest existing
+    parent), with Linux's values where the OS does not say."""
+    probe = path
+    while True:
+        try:
+            return os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX")
+        except (OSError, ValueError):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                return 255, 4096
+            probe = parent
+
+
+def _size(text: str) -> int:
+    """The length of ``text`` in bytes as a file name."""
+    try:
+        return len(os.fsencode(text))
+    except UnicodeEncodeError:
+        return len(text.encode(sys.getfilesystemencoding(), "surrogatepass"))
+
+
+def _too_long(path: str) -> str:
+    """Say which limit ``path`` exceeds: a name over NAME_MAX, or the path's length."""
+    name_max, path_max = _limits(path)
+    encoding = sys.getfilesystemencoding()
+    for part in path.split("/"):
+        size = _size(part)
+        if size > name_max:
+            return (
+                f"its segment {_shown(part)} is {size} bytes in {encoding}, where the file "
+                f"system allows at most {name_max} bytes per name (NAME_MAX); use a shorter name"
+            )
+    size = _size(path)
+    return (
+        f"its path {_shown(path)} is {size} bytes, where the operating system "
+        f"allows at most {path_max - 1} (PATH_MAX {path_max}, counting the final NUL); use "
+        "a shorter key, or a root with a shorter path"
+    )
+
+
+def _name_too_long(doing: str, root: str, key: str) -> OSError:
+    """The ENAMETOOLONG error for ``key``: an OSError (so ``except OSError`` still catches
+    it) naming the key and the limit, where the OS names a temporary file or a bare path."""
+    return OSError(
+        errno.ENAMETOOLONG,
+        f"{doing} {_shown(key)}: {_too_long(root + '/' + key)}",
+        root + "/" + key,
+    )
+
+
+def _cannot_exist(root: str, key: str) -> bool:
+    """Whether no file can have the name ``key`` in the store: a segment longer than
+    NAME_MAX, the key itself PATH_MAX bytes or more (no single system call takes it, not
+    even relative to the root), or a character the file system encoding cannot hold.
+
+    Reads treat such keys as missing. A key that is short enough but whose path from ``/``
+    is too long can exist (a store moved to a deeper root) and is never reported missing.
+    """
+    try:
+        encoded = os.fsencode(key)
+    except UnicodeEncodeError:
+        return True
+    name_max, path_max = _limits(root)
+    return len(encoded) >= path_max or any(len(part) > name_max for part in encoded.split(b"/"))
+
+
+def check_root_path(path: str, what: str) -> None:
+    """Refuse a root path no file system can hold, naming it (``what``: "'root'", ...).
+
+    Without this, a NUL failed later as "embedded null byte" and a lone surrogate as a
+    UnicodeEncodeError, neither naming the root.
+    """
+    if "\0" in path:
+        raise ValueError(f"{what} {path!r} holds a NUL character, which no path can hold")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{what} {path!r} holds a character that the file system encoding "
+            f"({sys.getfilesystemencoding()}) cannot store (a lone surrogate?)"
+        ) from None
+
+
+def _make_path(path: str, made: list[str]) -> None:
+    """``os.makedirs(path, exist_ok=True)`` that records in ``made`` each directory it
+    creates (outermost first), so that a caller that fails afterwards (a path too long
+    for the OS, say, refused a few levels down) can remove them with
+    :func:`_remove_made` instead of leaving empty directories behind."""
+    head, tail = os.path.split(path)
+    if not tail:
+        head, tail = os.path.split(head)
+    if head and tail and not os.path.exists(head):
+        _make_path(head, made)
+    try:
+        os.mkdir(path)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+    else:
+        made.append(path)
+
+
+def _remove_made(made: list[str]) -> None:
+    """Remove the directories :func:`_make_path` made, innermost first, while empty."""
+    for path in reversed(made):
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+
+
+def _unencodable(root: str, key: str) -> ValueError:
+    encoding = sys.getfilesystemencoding()
+    return ValueError(
+        f"cannot write key {_shown(key)}: it holds a character that the file system "
+        f"encoding ({encoding}) cannot store in a file name (a lone surrogate?); keys of a "
+        "LocalStore must be encodable file names"
+    )
+
+
 def _inside(real: str, real_root: str) -> bool:
     return real.startswith(real_root) and (
         len(real) == len(real_root) or real[len(real_root)] == "/" or real_root == "/"
@@ -289,18 +430,29 @@ def _open_dir(root: str, real_root: str, directory: str, root_fd: int = -1) -> i
         rel = directory[:-1]
         try:
             return _openat2(root_fd, rel, _O_DIR)
+        except UnicodeEncodeError:
+            return None  # no file name holds it: no keys under it
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not _root_fd_stale(root_fd, root):
                 return None
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise PermissionError(exc.errno, exc.strerror, root + "/" + rel) from None
             # EXDEV, ELOOP, ...: a link the kernel will not follow beneath the root; or a
-            # miss beneath a removed root: look the directory up by path.
+            # miss beneath a removed root; or a name too long (decided below): look the
+            # directory up by path.
     path = root + "/" + directory[:-1] if directory else root
     try:
         fd = os.open(path, _O_DIR)
-    except (FileNotFoundError, NotADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, UnicodeEncodeError):
         return None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        if _cannot_exist(root, directory[:-1]):
+            return None  # a name no file system here can hold: no keys under it
+        # The directory may exist (a store moved under a deeper root) but cannot be
+        # reached by its path: saying "nothing there" could be wrong, so say why.
+        raise _name_too_long("cannot open the directory of prefix", root, directory) from None
     return _kept_if(fd, lambda fd: _inside(_fd_real_path(fd, path), real_root))
 
 
@@ -321,16 +473,24 @@ def prepare_root(root: str, create: bool) -> str:
         If the root cannot be created or read; raised as itself, never as "missing".
     """
     if create:
+        made: list[str] = []
         try:
-            os.makedirs(root, exist_ok=True)
+            _make_path(root, made)
         except (FileExistsError, FileNotFoundError):
             # A file in the way, or a dangling link on the way (FileNotFoundError below
             # it): reported by the stat below.
-            pass
+            _remove_made(made)
         except NotADirectoryError:
+            _remove_made(made)
             raise NotADirectoryError(
                 errno.ENOTDIR, "a parent of the store root is a file, not a directory", root
             ) from None
+        except OSError as exc:
+            # ENAMETOOLONG some levels down: os.makedirs left the levels above it behind.
+            _remove_made(made)
+            if exc.errno == errno.ENAMETOOLONG:
+                raise _root_too_long(root) from None
+            raise
     try:
         st = os.stat(root)
     except FileNotFoundError:
@@ -354,6 +514,10 @@ def prepare_root(root: str, create: bool) -> str:
         raise NotADirectoryError(
             errno.ENOTDIR, "a parent of the store root is a file, not a directory", root
         ) from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise _root_too_long(root) from None
+        raise
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(errno.ENOTDIR, "store root is not a directory", root)
     # os.scandir fails early with PermissionError on an unreadable root, as itself.
@@ -373,14 +537,62 @@ def _dangling_link_on(path: str) -> str | None:
         path = parent
 
 
+def _root_too_long(root: str) -> OSError:
+    return OSError(
+        errno.ENAMETOOLONG, f"cannot use the store root {_shown(root)}: {_too_long(root)}", root
+    )
+
+
 def move_root(src: str, dest: str) -> None:
-    """Move the store's directory to ``dest``, which must not exist yet."""
+    """Move the store's directory to ``dest``, which must not exist yet.
+
+    Nothing is left behind when the move fails: the parents of ``dest`` made for it are
+    removed again.
+
+    Raises
+    ------
+    ValueError
+        If ``dest`` is inside the store's directory.
+    FileExistsError
+        If ``dest`` exists.
+    NotADirectoryError
+        If a parent of ``dest`` is a file.
+    OSError
+        With errno ENAMETOOLONG if ``dest`` is too long for the file system (the error
+        says which limit).
+    """
+    if _inside(os.path.realpath(dest), os.path.realpath(src)):
+        # shutil.move refuses too, but only after the parents of dest were made in the
+        # store (left behind, empty), and with an error that names no store.
+        raise ValueError(
+            f"cannot move the store root {src!r} to {dest!r}, which is inside it; choose a "
+            "destination outside the store"
+        )
     if os.path.lexists(dest):
         raise FileExistsError(errno.EEXIST, "destination of the move already exists", dest)
-    parent = os.path.dirname(dest)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    shutil.move(src, dest)
+    made: list[str] = []
+    try:
+        parent = os.path.dirname(dest)
+        if parent:
+            try:
+                _make_path(parent, made)
+            except (FileExistsError, NotADirectoryError):
+                raise NotADirectoryError(
+                    errno.ENOTDIR,
+                    "cannot move the store there: a parent of the destination is a file, "
+                    "not a directory",
+                    dest,
+                ) from None
+        shutil.move(src, dest)
+    except OSError as exc:
+        _remove_made(made)
+        if exc.errno == errno.ENAMETOOLONG:
+            raise OSError(
+                errno.ENAMETOOLONG,
+                f"cannot move the store root {src!r} to {_shown(dest)}: {_too_long(dest)}",
+                dest,
+            ) from None
+        raise
 
 
 # ---------------------------------------------------------------------------- reads
@@ -440,6 +652,8 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
     if _openat2 is not None and root_fd >= 0:
         try:
             return _openat2(root_fd, key, _O_READ)
+        except UnicodeEncodeError:
+            return None  # no file name holds it, so no such key was ever written
         except OSError as exc:
             code = exc.errno
             if code in (errno.ENOENT, errno.ENOTDIR):
@@ -449,12 +663,20 @@ def _open_key(root: str, real_root: str, key: str, root_fd: int) -> int | None:
                 # key up by path, as the store does for every other lookup.
             elif code in (errno.EACCES, errno.EPERM):
                 raise PermissionError(code, exc.strerror, key) from None
-            # EXDEV, ELOOP, EAGAIN, ...: let the slow path decide
+            # EXDEV, ELOOP, EAGAIN, ENAMETOOLONG, ...: let the slow path decide
     path = root + "/" + key
     try:
         fd = os.open(path, _O_READ)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnicodeEncodeError):
         return None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        if _cannot_exist(root, key):
+            return None  # too long for any file name or path here: never written
+        # Short enough to exist (under a root moved deeper, say), too long to reach by its
+        # path: "missing" could be wrong, so say why it cannot be read.
+        raise _name_too_long("cannot read key", root, key) from None
     try:
         _check_fd_inside(fd, path, real_root, key)
     except BaseException:
@@ -601,6 +823,19 @@ def _open_parent(
         if not create:
             return None
         raise _not_a_directory(root, key) from None
+    except UnicodeEncodeError:
+        if create:
+            raise  # write_file says what is wrong with the key
+        return None  # no file name holds it: the key is missing
+    except OSError as exc:
+        # A directory too long for any name or path here holds no key. One that may
+        # exist but cannot be reached by its path (a deeper root) is an error, as is any
+        # write (write_file names the key and the limit).
+        if create or exc.errno != errno.ENAMETOOLONG:
+            raise
+        if _cannot_exist(root, parent):
+            return None
+        raise _name_too_long("cannot delete key", root, key) from None
     try:
         _check_fd_inside(dfd, dpath, real_root, key)
     except BaseException:
@@ -664,7 +899,7 @@ def _is_link_to_directory(name: str, dfd: int) -> bool:
         if not stat.S_ISLNK(os.lstat(name, dir_fd=dfd).st_mode):
             return False
         return stat.S_ISDIR(os.stat(name, dir_fd=dfd).st_mode)
-    except OSError:
+    except (OSError, UnicodeEncodeError):
         return False
 
 
@@ -861,17 +1096,33 @@ def write_file(
                     f"deletes {_WRITE_ATTEMPTS} times in a row",
                     root + "/" + key,
                 ) from None
+        except UnicodeEncodeError:
+            _prune_after_failed_write(root, key)
+            raise _unencodable(root, key) from None
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP) and exclusive:
                 # A file system without hard links (FAT, some FUSE mounts): fall back to an
                 # O_EXCL create. Still exactly one winner, but a reader can see the value
                 # half written; the README says so.
                 return _write_exclusive_no_link(root, real_root, key, view, fsync)
-            if isinstance(exc, PermissionError):
+            # Whatever failed (a name too long, a full disk, a file size limit, ...), the
+            # directories made for the key must not stay behind, empty.
+            _prune_after_failed_write(root, key)
+            if exc.errno == errno.ENAMETOOLONG:
+                # The OS names the temporary file, or a directory on the way, and not the
+                # limit.
+                raise _name_too_long("cannot write key", root, key) from exc
+            named = exc.filename
+            if (
+                isinstance(exc, PermissionError)
+                or named is None
+                or str(named).startswith(TMP_PREFIX)
+            ):
                 # The OS names the temporary file ('\\zstore-tmp-...', relative to the key's
-                # directory) or a directory on the way: name the key (the cause keeps the
-                # rest).
-                raise PermissionError(
+                # directory), a directory on the way, or nothing at all (ENOSPC, EFBIG,
+                # EIO from a write): name the key (the cause keeps the rest). OSError()
+                # picks the subclass for the errno, as the OS's own error had.
+                raise OSError(
                     exc.errno, f"cannot write key {key!r}: {exc.strerror}", root + "/" + key
                 ) from exc
             raise
@@ -911,6 +1162,26 @@ def _prune(root: str, directory: str) -> None:
         directory = directory.rpartition("/")[0]
 
 
+def _prune_after_failed_write(root: str, key: str) -> None:
+    """Remove the directories a failed write of ``key`` made, while they are empty.
+
+    Unlike :func:`_prune`, a level that is missing (never made) or too long to reach by
+    its path (never made by path either) does not stop the climb; a level holding anything
+    does. An empty directory that was there before holds no key, so removing it is what a
+    delete would do too.
+    """
+    directory = key.rpartition("/")[0]
+    while directory:
+        try:
+            os.rmdir(root + "/" + directory)
+        except (FileNotFoundError, UnicodeEncodeError):
+            pass
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                return  # ENOTEMPTY (the usual stop), EACCES, a symlink, ...
+        directory = directory.rpartition("/")[0]
+
+
 def delete_file(root: str, real_root: str, key: str, fsync: bool = False) -> None:
     """Remove ``key``; a missing key is a no-op. Emptied directories are removed too.
 
@@ -928,8 +1199,8 @@ def delete_file(root: str, real_root: str, key: str, fsync: bool = False) -> Non
             return
         try:
             os.unlink(name, dir_fd=dfd)
-        except (FileNotFoundError, IsADirectoryError):
-            return
+        except (FileNotFoundError, IsADirectoryError, UnicodeEncodeError):
+            return  # UnicodeEncodeError: no file name holds the key, so it is missing
         except PermissionError as exc:
             # Linux reports EISDIR for a directory, but POSIX allows EPERM: tell them apart.
             try:
@@ -941,6 +1212,12 @@ def delete_file(root: str, real_root: str, key: str, fsync: bool = False) -> Non
             raise PermissionError(
                 exc.errno, f"cannot delete key {key!r}: {exc.strerror}", root + "/" + key
             ) from exc
+        except OSError as exc:
+            # A name longer than NAME_MAX: no such file, so the key is missing. (The
+            # directory was opened, so the path itself is not what is too long.)
+            if exc.errno == errno.ENAMETOOLONG:
+                return
+            raise
         if fsync:
             os.fsync(dfd)
     finally:
@@ -1015,6 +1292,12 @@ def _walk(
             it = os.scandir(path)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                # A directory deeper than PATH_MAX from '/' (a store moved under a deeper
+                # root): skipping it would hide keys, so say why it cannot be listed.
+                raise _name_too_long("cannot list the keys under", root, rel) from None
+            raise
         with it:
             for entry in it:
                 name = entry.name
@@ -1261,8 +1544,12 @@ def delete_dir(root: str, real_root: str, directory: str) -> None:
     try:
         try:
             st = os.lstat(name, dir_fd=pfd)
-        except FileNotFoundError:
+        except (FileNotFoundError, UnicodeEncodeError):
             return
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                return  # a name longer than NAME_MAX: nothing there to delete
+            raise
         if stat.S_ISLNK(st.st_mode):
             # A link to a directory: the keys under the prefix are gone once the link is;
             # the target (possibly outside the root) is never touched.

@@ -311,6 +311,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             raise TypeError(f"'root' must be a text path, got {path!r}")
         if path == "":
             raise ValueError("'root' must not be empty; pass '.' for the current directory")
+        _files.check_root_path(path, "'root'")
         self._set_root(path)
         self._fsync = bool(fsync)
         # Serialises first-use opens from worker threads: many calls on a fresh store (a
@@ -479,11 +480,22 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         ------
         FileExistsError
             If ``dest_root`` exists.
+        NotADirectoryError
+            If a parent of ``dest_root`` is a file.
+        OSError
+            With errno ENAMETOOLONG if ``dest_root`` is too long for the file system.
+        TypeError
+            If ``dest_root`` is not a text path.
         ValueError
-            If the store is read-only.
+            If the store is read-only, or ``dest_root`` is inside the store.
         """
         self._check_writable()
-        dest = os.path.abspath(os.fspath(dest_root))
+        path = os.fspath(dest_root)
+        if not isinstance(path, str):
+            # A bytes root made every later call fail (str + bytes), after the move.
+            raise TypeError(f"'dest_root' must be a text path, got {path!r}")
+        _files.check_root_path(path, "'dest_root'")
+        dest = os.path.abspath(path)
         await submit(_files.move_root, self._root, dest)
         self._set_root(dest)
         self._is_open = False
