@@ -176,6 +176,13 @@ BROKEN_STORES = textwrap.dedent(
             validate_key(key)
             return key in self._store_dict or self._is_dir(key)
 
+        async def get(self, key, prototype=None, byte_range=None):
+            # MemoryStore.get looks keys up itself, not through _lookup.
+            validate_key(key)
+            if key not in self._store_dict and self._is_dir(key):
+                return cpu.Buffer.from_bytes(b"")
+            return await super().get(key, prototype, byte_range)
+
         async def getsize(self, key):
             validate_key(key)
             if key not in self._store_dict and self._is_dir(key):
