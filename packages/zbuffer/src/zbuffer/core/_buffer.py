@@ -357,7 +357,17 @@ class Buffer(ABC):
         check_item_key_is_1d_contiguous(key)
         if isinstance(value, Buffer):
             value = value.as_numpy_array()
-        self._data.__setitem__(key, value)
+        try:
+            self._data.__setitem__(key, value)
+        except (TypeError, ValueError) as error:
+            if isinstance(value, bytes | str):
+                # NumPy reads b"xy" as one integer literal (a bytearray or memoryview as
+                # bytes): "invalid literal for int() with base 10: b'xy'" did not say so.
+                raise type(error)(
+                    f"cannot assign a {type(value).__name__} to a Buffer slice, which reads "
+                    "it as one number; assign Buffer.from_bytes(...) or a uint8 array"
+                ) from error
+            raise
 
     def __len__(self) -> int:
         return self._data.size

@@ -69,6 +69,13 @@ class _Registry(Generic[T]):
                 f"{_qualified_name(self._base)}, got {cls!r}"
             )
         name = _qualified_name(cls) if qualname is None else qualname
+        if type(name) is not str:
+            # A name of another type was registered, and then broke every listing of the
+            # names (sorted() of str and int) and so every lookup error.
+            raise TypeError(
+                f"register_{self._what.lower()}: qualname must be a str, got "
+                f"{type(name).__name__}: {name!r}"
+            )
         if not name:
             raise ValueError(f"cannot register {cls!r} under an empty name")
         with self._lock:
@@ -89,9 +96,21 @@ class _Registry(Generic[T]):
         if name is None:
             name = DEFAULT_BUFFER if self._base is Buffer else DEFAULT_NDBUFFER
             source = "default"
-        found = self._classes.get(name)
+        try:
+            found = self._classes.get(name)
+        except TypeError:  # unhashable: certainly not a name, refused just below
+            found = None
         if found is not None:
             return found
+        if type(name) is not str:
+            if isinstance(name, type):
+                got = (
+                    f"the class {_qualified_name(name)}; register it with "
+                    f"zbuffer.core.register_{self._what.lower()} and pass its name"
+                )
+            else:
+                got = f"{type(name).__name__}: {name!r}"
+            raise TypeError(f"{self._what} class name must be a str or None, got {got}")
         _load_builtins()
         found = self._classes.get(name)
         if found is None:
@@ -124,12 +143,13 @@ class _Registry(Generic[T]):
                 try:
                     cls = entry_point.load()
                     self.register(cls, None)
+                    # Also under the entry point's own name, so a short name can be
+                    # configured. Inside the try: a name register refuses (an empty one)
+                    # raised out of the first lookup and left the other plugins unloaded.
+                    self.register(cls, entry_point.name)
                 # One broken plugin must not hide the others: report it in the lookup error.
                 except Exception as error:
                     self._failures.append(f"{entry_point.name} ({type(error).__name__}: {error})")
-                    continue
-                # Also under the entry point's own name, so a short name can be configured.
-                self.register(cls, entry_point.name)
 
 
 _buffer_registry: _Registry[Buffer] = _Registry(Buffer, "Buffer", BUFFER_ENV_VAR, "zbuffer.buffer")
@@ -158,7 +178,9 @@ def register_buffer(cls: type[Buffer], qualname: str | None = None) -> None:
     Raises
     ------
     TypeError
-        If ``cls`` is not a Buffer subclass.
+        If ``cls`` is not a Buffer subclass, or ``qualname`` is not a str.
+    ValueError
+        If ``qualname`` is empty.
     """
     _buffer_registry.register(cls, qualname)
 
@@ -176,7 +198,9 @@ def register_ndbuffer(cls: type[NDBuffer], qualname: str | None = None) -> None:
     Raises
     ------
     TypeError
-        If ``cls`` is not an NDBuffer subclass.
+        If ``cls`` is not an NDBuffer subclass, or ``qualname`` is not a str.
+    ValueError
+        If ``qualname`` is empty.
     """
     _ndbuffer_registry.register(cls, qualname)
 
@@ -196,6 +220,8 @@ def get_buffer_class(name: str | None = None) -> type[Buffer]:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a str or None.
     ValueError
         If the name is not registered; the message lists the registered names.
     """
@@ -217,6 +243,8 @@ def get_ndbuffer_class(name: str | None = None) -> type[NDBuffer]:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a str or None.
     ValueError
         If the name is not registered; the message lists the registered names.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = ["Buffer", "NDBuffer", "buffer_prototype", "numpy_buffer_prototype"]
 _BYTE = np.dtype("B")
 # Fill values that are scalars for certain, so `create` need not ask np.ndim (~2 us).
 _SCALAR_TYPES = (int, float, complex, str, bytes, np.generic)
+# Fill values `create` checks against the range of an integer dtype.
+_REAL_SCALAR_TYPES = (int, float, np.integer, np.floating)
 
 
 class _NotContiguousError(ValueError, BufferError):
@@ -246,38 +249,55 @@ class NDBuffer(core.NDBuffer):
     ) -> Self:
         # docstring inherited
         parsed = np.dtype(dtype)
-        shape = tuple(shape)
-        if parsed.kind in "mM":
-            # Allocation can drop a generic time unit's scale and byte order
-            # (np.zeros(1, ">M8[2generic]").dtype is "<M8"); a view restores both, and must
-            # come before assignment so values are encoded in the requested byte order.
-            data = np.zeros(shape, dtype=parsed, order=order).view(parsed)
-            if fill_value is not None and not _is_int_zero(fill_value):
-                data[...] = fill_value
+        try:
+            shape = tuple(shape)
+            if parsed.kind in "mM":
+                # Allocation can drop a generic time unit's scale and byte order
+                # (np.zeros(1, ">M8[2generic]").dtype is "<M8"); a view restores both, and
+                # must come before assignment so values are encoded in the requested byte
+                # order.
+                data = np.zeros(shape, dtype=parsed, order=order).view(parsed)
+                if fill_value is not None and not _is_int_zero(fill_value):
+                    data[...] = fill_value
+                return cls(data)
+            if fill_value is None or _is_int_zero(fill_value):
+                return cls(np.zeros(shape, dtype=parsed, order=order))
+            if parsed.kind in "iu" and isinstance(fill_value, _REAL_SCALAR_TYPES):
+                _check_integer_fill(fill_value, parsed)
+            if parsed.hasobject or (
+                not isinstance(fill_value, _SCALAR_TYPES) and np.ndim(fill_value) != 0
+            ):
+                # Object elements are references, which the all-zero shortcut below cannot
+                # judge; an array fill value broadcasts over the new array, as in zarr.
+                return cls(np.full(shape, fill_value, dtype=parsed, order=order))
+            # Convert the fill value once, exactly as np.full would. A value whose bytes are
+            # all zero (0.0, False, "") then gets np.zeros, which the OS provides pre-zeroed.
+            element = np.full((), fill_value, dtype=parsed)
+            if not any(element.tobytes()):
+                return cls(np.zeros(shape, dtype=parsed, order=order))
+            data = np.empty(shape, dtype=parsed, order=order)
+            np.copyto(data, element)
             return cls(data)
-        if fill_value is None or _is_int_zero(fill_value):
-            return cls(np.zeros(shape, dtype=parsed, order=order))
-        if parsed.hasobject or (
-            not isinstance(fill_value, _SCALAR_TYPES) and np.ndim(fill_value) != 0
-        ):
-            # Object elements are references, which the all-zero shortcut below cannot
-            # judge; an array fill value broadcasts over the new array, as in zarr.
-            return cls(np.full(shape, fill_value, dtype=parsed, order=order))
-        # Convert the fill value once, exactly as np.full would. A value whose bytes are all
-        # zero (0.0, False, "") then gets np.zeros, which the OS provides pre-zeroed.
-        element = np.full((), fill_value, dtype=parsed)
-        if not any(element.tobytes()):
-            return cls(np.zeros(shape, dtype=parsed, order=order))
-        data = np.empty(shape, dtype=parsed, order=order)
-        np.copyto(data, element)
-        return cls(data)
+        except (TypeError, ValueError) as error:
+            # In the error path only: NumPy's messages ("negative dimensions are not
+            # allowed", "'int' object is not iterable") name neither the argument nor it.
+            problem = _shape_problem(shape)
+            if problem is not None:
+                raise type(error)(f"NDBuffer.create: {problem}") from None
+            raise
 
     @classmethod
     def empty(
         cls, shape: tuple[int, ...], dtype: npt.DTypeLike, order: Literal["C", "F"] = "C"
     ) -> Self:
         # docstring inherited
-        data = np.empty(shape, dtype=dtype, order=order)
+        try:
+            data = np.empty(shape, dtype=dtype, order=order)
+        except (TypeError, ValueError) as error:
+            problem = _shape_problem(shape)  # see `create`
+            if problem is not None:
+                raise type(error)(f"NDBuffer.empty: {problem}") from None
+            raise
         if data.dtype.kind in "mM":
             data = data.view(dtype)  # see `create`
         return cls(data)
@@ -342,6 +362,46 @@ class NDBuffer(core.NDBuffer):
         # Same answers as zarr's all_equal, computed in one pass over cache-sized blocks
         # with no full-size temporary, stopping at the first block that differs.
         return numpy_all_equal(self.as_numpy_array(), other, equal_nan)
+
+
+def _shape_problem(shape: Any) -> str | None:
+    """What is wrong with ``shape`` as the shape of a new array, or None if nothing."""
+    if not isinstance(shape, tuple):
+        return f"shape must be an iterable of ints, got {type(shape).__name__}: {shape!r}"
+    for n in shape:
+        if isinstance(n, bool | np.bool_) or not isinstance(n, int | np.integer):
+            return f"shape {shape!r} holds {n!r}, which is not an int"
+        if n < 0:
+            return f"shape {shape!r} has a negative dimension ({n})"
+    return None
+
+
+def _check_integer_fill(
+    value: float | np.integer[Any] | np.floating[Any], dtype: np.dtype[Any]
+) -> None:
+    """Raise unless the real number ``value`` converts to an element of the integer ``dtype``.
+
+    NumPy wraps a NumPy integer (``np.int64(300)`` fills uint8 with 44) and casts an
+    out-of-range float to whatever the hardware gives, silently; only a Python int is
+    refused, and on NumPy 1.26 not even that. A float inside the range is truncated, as
+    NumPy does.
+    """
+    bits = dtype.itemsize * 8
+    low, high = (
+        (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if dtype.kind == "i" else (0, (1 << bits) - 1)
+    )
+    if isinstance(value, int | np.integer):
+        if low <= int(value) <= high:
+            return
+    else:
+        number = float(value)
+        if math.isnan(number):
+            raise ValueError(
+                f"fill_value {value!r} is NaN, which the integer dtype {dtype} cannot hold"
+            )
+        if low - 1 < number < high + 1:  # truncated toward zero, it lands inside
+            return
+    raise OverflowError(f"fill_value {value!r} is out of bounds for {dtype} ({low} to {high})")
 
 
 def _is_int_zero(value: Any) -> bool:
