@@ -6,6 +6,8 @@ import operator
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import numpy as np
+
 __all__ = [
     "ByteRequest",
     "OffsetByteRequest",
@@ -19,12 +21,20 @@ def _non_negative_int(value: object, what: str) -> int:
     """Coerce ``value`` to a non-negative int, naming ``what`` in the error.
 
     ``operator.index`` accepts Python and NumPy integers but refuses floats, so ``1.5``
-    never silently becomes byte 1.
+    never silently becomes byte 1. It also accepts bools, which are refused here: a
+    ``True`` where an offset was meant is a bug upstream, not byte 1.
     """
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+    if type(value) is int:
+        number = value  # the common case, with no call (type() is False for a bool)
+    else:
+        try:
+            if isinstance(value, bool | np.bool_):
+                raise TypeError
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"{what} must be an integer, got {type(value).__name__}: {value!r}"
+            ) from None
     if number < 0:
         raise ValueError(f"{what} must be >= 0, got {number}")
     return number
@@ -102,6 +112,14 @@ class SuffixByteRequest:
 ByteRequest: TypeAlias = RangeByteRequest | OffsetByteRequest | SuffixByteRequest
 
 
+class _UnexpectedByteRangeError(TypeError, ValueError):
+    """A byte range that is not a ByteRequest (or None), such as zarr 2's ``(start, end)``.
+
+    A TypeError, as this package has always raised; also the ValueError zarr-python 3.4.2
+    raises there, so code moved from ``zarr.storage`` that catches it still does.
+    """
+
+
 def normalize_byte_range(byte_range: ByteRequest | None, size: int) -> tuple[int, int]:
     """Map a byte request on a value of ``size`` bytes to slice bounds ``(start, stop)``.
 
@@ -125,6 +143,7 @@ def normalize_byte_range(byte_range: ByteRequest | None, size: int) -> tuple[int
     ------
     TypeError
         If ``byte_range`` is not a ByteRequest or None ("Unexpected byte_range, got ...").
+        The error is also a ValueError, which zarr-python 3.4.2 raises there.
     """
     if type(byte_range) is RangeByteRequest:
         # The common request first, and without min(): every range read passes here, and
@@ -139,7 +158,7 @@ def normalize_byte_range(byte_range: ByteRequest | None, size: int) -> tuple[int
         return min(byte_range.offset, size), size
     if isinstance(byte_range, SuffixByteRequest):
         return max(0, size - byte_range.suffix), size
-    raise TypeError(
-        f"Unexpected byte_range, got {byte_range!r}; expected RangeByteRequest, "
-        "OffsetByteRequest, SuffixByteRequest or None"
+    raise _UnexpectedByteRangeError(
+        f"Unexpected byte_range, got {byte_range!r} ({type(byte_range).__name__}); expected "
+        "RangeByteRequest, OffsetByteRequest, SuffixByteRequest or None"
     )

@@ -49,7 +49,8 @@ def validate_key(key: str) -> str:
     Returns
     -------
     str
-        ``key`` itself, so callers can write ``key = validate_key(key)``.
+        ``key`` itself, so callers can write ``key = validate_key(key)``; for an instance
+        of a str subclass, the plain str of its characters, which is what was checked.
 
     Raises
     ------
@@ -67,7 +68,12 @@ def validate_key(key: str) -> str:
     ...
     ValueError: key '../x' has a '..' segment; keys are relative paths inside the store
     """
-    if not isinstance(key, str):
+    if type(key) is not str:
+        if isinstance(key, str):
+            # A str subclass (numpy's str_, or one overriding __contains__, split or
+            # startswith, which the checks below rely on) is checked, and stored, as the
+            # plain str of its characters.
+            return validate_key(str.__str__(key))
         raise TypeError(f"key must be a str, got {type(key).__name__}: {key!r}")
     # Fast path, since every store calls this on every key: substring tests are much
     # cheaper than splitting. A '.' or '..' segment starts the key or follows a '/'.
@@ -85,6 +91,15 @@ def validate_key(key: str) -> str:
     if problem is not None:
         raise ValueError(f"key {key!r} {problem}")
     return key
+
+
+def _plain_prefix(prefix: str) -> str:
+    """``prefix`` as a plain str (see :func:`validate_key` on str subclasses), or raise."""
+    if type(prefix) is str:
+        return prefix
+    if isinstance(prefix, str):
+        return str.__str__(prefix)
+    raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -122,8 +137,7 @@ def normalize_prefix(prefix: str) -> str:
     >>> normalize_prefix("/")
     ''
     """
-    if not isinstance(prefix, str):
-        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+    prefix = _plain_prefix(prefix)
     if prefix in ("", "/"):
         return ""
     body = prefix[:-1] if prefix.endswith("/") else prefix

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import reprlib
 import threading
 import weakref
+from collections.abc import MutableMapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,7 @@ import numpy as np
 
 from zbuffer.core import Buffer, default_buffer_prototype
 from zstore.core._byte_request import normalize_byte_range
-from zstore.core._keys import normalize_prefix, validate_key
+from zstore.core._keys import _plain_prefix, normalize_prefix, validate_key
 from zstore.core._listing import Listing
 from zstore.core._sorted_keys import SortedKeys
 from zstore.core._store import (
@@ -20,6 +22,8 @@ from zstore.core._store import (
     READ_ONLY_MESSAGE,
     Store,
     _missing_key,
+    _not_a_pair,
+    _not_a_prototype,
     validate_range_options,
 )
 
@@ -29,7 +33,6 @@ if TYPE_CHECKING:
         AsyncIterator,
         Collection,
         Iterable,
-        MutableMapping,
         Sequence,
     )
 
@@ -120,6 +123,7 @@ class _State:
     __slots__ = ("__weakref__", "data", "index", "lock", "sizes")
 
     def __init__(self, data: MutableMapping[str, Buffer]) -> None:
+        _check_store_dict(data)
         self.data = data
         self.lock = threading.Lock()
         self.index = SortedKeys()
@@ -254,6 +258,28 @@ class _State:
 _MISSING = object()
 
 
+def _check_store_dict(data: MutableMapping[str, Buffer]) -> None:
+    """Raise unless every key of a user's ``store_dict`` is a valid key and every value a
+    Buffer, naming the first that is not.
+
+    Checked once, when the first store over the dict is made: a value of another type
+    failed only when read (an AttributeError from deep inside ``get``), and a key no store
+    can write was listed, or broke the sorted index (an int key).
+    """
+    for key, value in data.items():
+        try:
+            validate_key(key)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"store_dict holds an invalid key: {error}") from None
+        if type(value) not in _buffer_types:
+            if not isinstance(value, Buffer):
+                raise TypeError(
+                    f"store_dict[{key!r}] must be a Buffer, got {type(value).__name__}; "
+                    "wrap bytes with Buffer.from_bytes"
+                )
+            _buffer_types.add(type(value))
+
+
 def _as_sequence(byte_ranges: Iterable[ByteRequest | None]) -> Sequence[ByteRequest | None]:
     """``byte_ranges`` as a list or tuple: an iterator is truthy even when empty, so without
     this no ranges given as an iterator failed on the knobs or a missing key, where
@@ -295,6 +321,14 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
     read_only : bool
         Whether the store is read-only.
 
+    Raises
+    ------
+    TypeError
+        If ``store_dict`` is not a MutableMapping, holds a value that is not a Buffer, or a
+        key that is not a str (checked when the first store over the mapping is made).
+    ValueError
+        If a key of ``store_dict`` breaks a key rule (see :func:`~zstore.core.validate_key`).
+
     Notes
     -----
     - ``set`` copies the value once and freezes the copy, so later changes to the caller's
@@ -329,6 +363,13 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         super().__init__(read_only=read_only)
         if store_dict is None:
             store_dict = {}
+        elif type(store_dict) is not dict and not isinstance(store_dict, MutableMapping):
+            # zarr-python takes anything here and fails later, in whichever method first
+            # touches the object (a list "lists" its pairs as keys).
+            raise TypeError(
+                "store_dict must be a MutableMapping of str keys to Buffer values (a dict), "
+                f"got {type(store_dict).__name__}: {reprlib.repr(store_dict)}"
+            )
         self._store_dict = store_dict
         self._state = _state_for(store_dict)
 
@@ -367,7 +408,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     def _lookup(self, key: str) -> Buffer | None:
         """The stored value of ``key``, or None."""
-        validate_key(key)
+        key = validate_key(key)
         return self._store_dict.get(key)
 
     @staticmethod
@@ -408,7 +449,11 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             return None
         if prototype is None:
             prototype = default_buffer_prototype()
-        return self._slice(value, prototype.buffer, byte_range)
+        try:
+            wanted = prototype.buffer
+        except AttributeError:
+            raise _not_a_prototype(prototype) from None
+        return self._slice(value, wanted, byte_range)
 
     async def get(
         self,
@@ -421,11 +466,15 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             await self._open()
         if prototype is None:
             prototype = default_buffer_prototype()
-        validate_key(key)
+        key = validate_key(key)
         value = self._store_dict.get(key)  # _lookup inlined: a call costs a tenth of this path
         if value is None:
             return None
-        wanted = prototype.buffer
+        try:
+            wanted = prototype.buffer
+        except AttributeError:
+            # zarr-python's own AttributeError named neither the argument nor the fix.
+            raise _not_a_prototype(prototype) from None
         if byte_range is None and type(value) is wanted:
             return value  # the hot path, without a further call
         return self._slice(value, wanted, byte_range)
@@ -439,10 +488,15 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # Memory is not I/O: a plain loop beats scheduling one task per range.
         if not self._is_open:
             await self._open()
-        return [
-            self.get_sync(key, prototype=prototype, byte_range=byte_range)
-            for key, byte_range in key_ranges
-        ]
+        values: list[Buffer | None] = []
+        append, get = values.append, self.get_sync
+        for pair in key_ranges:
+            try:
+                key, byte_range = pair
+            except (TypeError, ValueError):
+                raise _not_a_pair("get_partial_values", "byte_range", pair) from None
+            append(get(key, prototype=prototype, byte_range=byte_range))
+        return values
 
     async def _get_many(
         self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
@@ -467,7 +521,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # Every range of an in-memory value is a view of one lookup: a single batch, with
         # nothing to coalesce, so the gap, size and concurrency budgets only get checked,
         # so that a call fails here exactly where it fails on every other store.
-        validate_key(key)
+        key = validate_key(key)
         byte_ranges = _as_sequence(byte_ranges)
         if not byte_ranges:
             return  # as Store.get_ranges (and zarr-python): nothing asked, nothing checked
@@ -486,7 +540,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         max_coalesced_bytes: int = DEFAULT_MAX_SIZE,
     ) -> Sequence[tuple[int, Buffer | None]]:
         # docstring inherited
-        validate_key(key)
+        key = validate_key(key)
         byte_ranges = _as_sequence(byte_ranges)
         if not byte_ranges:
             return []
@@ -512,7 +566,10 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             # The default, as get_sync and Store.get_ranges_sync (through get_sync) take it,
             # and zarr-python: prototype.buffer raised AttributeError.
             prototype = default_buffer_prototype()
-        wanted = prototype.buffer
+        try:
+            wanted = prototype.buffer
+        except AttributeError:
+            raise _not_a_prototype(prototype) from None
         if type(value) is not wanted:
             value = wanted.from_buffer(value)  # convert once, not once per range
         # Slice the array directly: the ranges are normalised here, so Buffer.__getitem__'s
@@ -529,12 +586,12 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
-        validate_key(key)
+        key = validate_key(key)
         return key in self._store_dict
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
-        validate_key(key)
+        key = validate_key(key)
         value = self._store_dict.get(key)
         if value is None:
             raise _missing_key(key)
@@ -570,7 +627,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         """
         if self._read_only:
             raise ValueError(READ_ONLY_MESSAGE)
-        validate_key(key)
+        key = validate_key(key)
         self._is_open = True  # opening a MemoryStore does nothing else
         stored, size = _own(value)  # copy outside the lock: a tiny critical section
         state = self._state
@@ -588,7 +645,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         # docstring inherited
         if self._read_only:
             raise ValueError(READ_ONLY_MESSAGE)
-        validate_key(key)
+        key = validate_key(key)
         if not self._is_open:
             await self._open()
         # Checked (and copied if need be) before looking: a value of the wrong type is an
@@ -609,7 +666,14 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         if not self._is_open:
             await self._open()
         # Validate and copy everything first, so a bad item writes nothing.
-        staged = [(validate_key(key), *_own(value)) for key, value in values]
+        staged: list[tuple[str, Buffer, int]] = []
+        append = staged.append
+        for pair in values:
+            try:
+                key, value = pair
+            except (TypeError, ValueError):
+                raise _not_a_pair("_set_many", "value", pair) from None
+            append((validate_key(key), *_own(value)))
         state = self._state
         with state.lock:
             for key, stored, size in staged:
@@ -628,7 +692,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             The key to delete; a missing key is not an error.
         """
         self._check_writable()
-        validate_key(key)
+        key = validate_key(key)
         state = self._state
         with state.lock:
             state.remove(key)
@@ -679,8 +743,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
             return list(self._state.data)  # a snapshot, so callers may delete while iterating
 
     async def _keys_with_prefix(self, prefix: str) -> Sequence[str]:
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        prefix = _plain_prefix(prefix)
         state = self._state
         with state.lock:
             return state.keys_with_prefix(prefix)

@@ -16,13 +16,14 @@ import os
 import re
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from zstore.core._memory import MemoryStore
 from zstore.core._store import Store
 from zstore.core._store_path import ANY_ACCESS_MODE, StorePath, normalize_path
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Collection
 
     from zbuffer.core import Buffer
     from zstore.core._store_path import AccessModeLiteral
@@ -102,20 +103,43 @@ def _fsspec_url(text: str) -> _FsspecURL | None:
     return url
 
 
-def _missing_package_error(store_like: str | os.PathLike[str]) -> ImportError:
-    """The error for a string no installed store package claims: name the one to install."""
+def _unclaimed_error(
+    store_like: str | os.PathLike[str], installed: Collection[str]
+) -> ImportError | ValueError:
+    """The error for a string no installed store package claims.
+
+    An ImportError naming the distribution to install, when it is not installed; a
+    ValueError when it is (its resolver is among ``installed``, the entry point names that
+    were tried) and refused the string, saying so, and why where that can be told.
+    """
     text = os.fspath(store_like)
+    hint = ""
     # URLs before the .zip rule: "zip::s3://bucket/a.zip" is remote, not a local archive.
     url = _fsspec_url(text)
     if url is not None:
-        dist = "zstore-fsspec"
+        name = "fsspec"
         what = f"an fsspec chained URL ({url.scheme}::...)"
         if not url.chained:
             what = f"a {url.scheme}:// URL"
     elif text.lower().rstrip("/").endswith(".zip"):
-        dist, what = "zstore-zip", "a .zip path"
+        name, what = "zip", "a .zip path"
     else:
-        dist, what = "zstore-local", "a local path"
+        name, what = "local", "a local path"
+        if text == "":
+            hint = " (an empty string names no directory: use '.' for the current one)"
+        elif _SCHEME.match(text) is not None:
+            host = urlsplit(text).netloc
+            if host not in ("", "localhost"):
+                hint = (
+                    f" (a file:// URL whose host is {host!r}: write file:///absolute/path, "
+                    "with three slashes, or a plain path)"
+                )
+    dist = f"zstore-{name}"
+    if name in installed:
+        return ValueError(
+            f"no installed store package accepted {text!r}: {what} is served by {dist}, "
+            f"which is installed but did not claim it{hint}"
+        )
     return ImportError(
         f"no installed store package handles {text!r}: {what} is served by the {dist} "
         f"distribution; install it with `pip install {dist}`"
@@ -170,6 +194,8 @@ async def make_store(
     ImportError
         If no installed store package handles a string or path; the message names the
         distribution to install.
+    ValueError
+        If the distribution that serves such a string or path is installed and refused it.
     """
     if storage_options is not None and not _uses_storage_options(store_like):
         raise TypeError(_STORAGE_OPTIONS_UNUSED)
@@ -186,7 +212,9 @@ async def make_store(
     if store_like is None:
         return await MemoryStore.open(read_only=read_only)
     if isinstance(store_like, str | os.PathLike):
-        for _name, resolve in store_resolvers():
+        installed: list[str] = []
+        for name, resolve in store_resolvers():
+            installed.append(name)
             result = resolve(
                 store_like, mode=mode, read_only=read_only, storage_options=storage_options
             )
@@ -195,7 +223,7 @@ async def make_store(
             if result is not None:
                 await result._ensure_open()
                 return result
-        raise _missing_package_error(store_like)
+        raise _unclaimed_error(store_like, installed)
     raise TypeError(f"Unsupported type for store_like: '{type(store_like).__name__}'")
 
 
@@ -233,6 +261,10 @@ async def make_store_path(
     if isinstance(store_like, StorePath):
         if storage_options:
             raise TypeError(_STORAGE_OPTIONS_UNUSED)
+        if mode is not None and mode not in ANY_ACCESS_MODE:
+            # The mode is not applied to a StorePath (as in zarr-python), but a misspelt one
+            # is still an error, as it is for every other store-like.
+            raise ValueError(f"Invalid mode: {mode}, expected one of {ANY_ACCESS_MODE}")
         return store_like / normalized
     store = await make_store(store_like, mode=mode, storage_options=storage_options)
     return await StorePath.open(store, path=normalized, mode=mode)

@@ -14,6 +14,8 @@ from numbers import Integral, Real
 from operator import itemgetter
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from zstore.core._byte_request import RangeByteRequest
 from zstore.core._concurrency import concurrent_as_completed, concurrent_map
 from zstore.core._keys import normalize_prefix, validate_key
@@ -89,6 +91,39 @@ def _split_group(
     return [
         (i, fetched[r.start - start : r.end - start]) for i, r in zip(group, ranges, strict=True)
     ]
+
+
+class _NotAPrototypeError(TypeError, AttributeError):
+    """A ``prototype`` argument that is not a BufferPrototype.
+
+    A TypeError, as the wrong type of argument; also the AttributeError that zarr-python
+    3.4.2 raises there (reading ``prototype.buffer``), so code that catches it still does.
+    """
+
+
+def _not_a_prototype(prototype: object) -> _NotAPrototypeError:
+    """The error for a ``prototype`` without a ``buffer`` class, such as a Buffer class."""
+    if isinstance(prototype, type):
+        got = f"the class {prototype.__module__}.{prototype.__qualname__}"
+    else:
+        got = f"{type(prototype).__name__}: {prototype!r}"
+    return _NotAPrototypeError(
+        f"prototype must be a BufferPrototype or None, got {got}; pass a prototype such as "
+        "zbuffer.cpu.buffer_prototype or zbuffer.core.default_buffer_prototype()"
+    )
+
+
+def _not_a_pair(method: str, second: str, item: object) -> TypeError:
+    """The error for an item of a batch that is not a ``(key, <second>)`` pair."""
+    return TypeError(f"{method} expects (key, {second}) pairs, got {type(item).__name__}: {item!r}")
+
+
+def _not_a_buffer(key: str, value: object) -> TypeError:
+    """The error for a value that is not a Buffer, naming its key."""
+    return TypeError(
+        f"the value for key {key!r} must be a Buffer instance, got {type(value).__name__}; "
+        "wrap bytes with Buffer.from_bytes"
+    )
 
 
 def validate_range_options(
@@ -212,7 +247,12 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
     Parameters
     ----------
     read_only : bool
-        Whether writes are refused.
+        Whether writes are refused (a NumPy bool, 0 or 1 is taken as a bool).
+
+    Raises
+    ------
+    TypeError
+        If ``read_only`` is not a bool.
     """
 
     _read_only: bool
@@ -220,6 +260,17 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
 
     def __init__(self, *, read_only: bool = False) -> None:
         self._is_open = False
+        if read_only is not True and read_only is not False:
+            # zarr-python keeps any object, so read_only="false" made a read-only store and
+            # read_only=None a writable one, and `store.read_only` was not a bool. A NumPy
+            # bool and the ints 0 and 1 (flags from argparse or C) are unambiguous.
+            if not (
+                isinstance(read_only, np.bool_) or (type(read_only) is int and read_only in (0, 1))
+            ):
+                raise TypeError(
+                    f"read_only must be a bool, got {type(read_only).__name__}: {read_only!r}"
+                )
+            read_only = bool(read_only)
         self._read_only = read_only
 
     # ------------------------------------------------------------------ lifecycle
@@ -417,7 +468,11 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
         """
 
         async def one(pair: tuple[str, ByteRequest | None]) -> Buffer | None:
-            return await self.get(pair[0], prototype, pair[1])
+            try:
+                key, byte_range = pair
+            except (TypeError, ValueError):
+                raise _not_a_pair("get_partial_values", "byte_range", pair) from None
+            return await self.get(key, prototype, byte_range)
 
         return await concurrent_map(key_ranges, one)
 
@@ -676,13 +731,28 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
     async def _set_many(self, values: Iterable[tuple[str, Buffer]]) -> None:
         """Store many ``(key, value)`` pairs with bounded concurrency.
 
-        Read-only and invalid keys are checked before anything is written, so a bad batch
-        writes nothing.
+        Read-only, items that are not pairs, invalid keys and values that are not Buffers
+        are checked before anything is written, so a bad batch writes nothing.
+
+        Raises
+        ------
+        ValueError
+            If the store is read-only or a key is invalid.
+        TypeError
+            If an item is not a ``(key, value)`` pair or a value is not a Buffer.
         """
+        from zbuffer.core import Buffer
+
         self._check_writable()
         pairs = list(values)
-        for key, _ in pairs:
+        for pair in pairs:
+            try:
+                key, value = pair
+            except (TypeError, ValueError):
+                raise _not_a_pair("_set_many", "value", pair) from None
             validate_key(key)
+            if not isinstance(value, Buffer):
+                raise _not_a_buffer(key, value)
 
         async def one(pair: tuple[str, Buffer]) -> None:
             await self.set(pair[0], pair[1])

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Final, Literal
 
 from zstore.core._keys import validate_key
 from zstore.core._protocols import SupportsDeleteSync, SupportsGetSync, SupportsSetSync
+from zstore.core._store import Store
 
 if TYPE_CHECKING:
     from typing import Any, Self
 
     from zbuffer.core import Buffer, BufferPrototype
     from zstore.core._byte_request import ByteRequest
-    from zstore.core._store import Store
 
 __all__ = ["ANY_ACCESS_MODE", "AccessModeLiteral", "StorePath", "normalize_path"]
+
+
+class _NotAStoreError(TypeError, AttributeError):
+    """A ``store`` argument that is not a Store.
+
+    A TypeError, as the wrong type of argument; also the AttributeError zarr-python 3.4.2
+    raises there, so code that catches it still does.
+    """
+
 
 AccessModeLiteral = Literal["r", "r+", "a", "w", "w-"]
 ANY_ACCESS_MODE: Final = ("r", "r+", "a", "w", "w-")
@@ -147,11 +157,21 @@ class StorePath:
 
         Raises
         ------
+        TypeError
+            If ``store`` is not a Store (the error is also an AttributeError, which
+            zarr-python raises there).
         ValueError
             If ``mode`` is unknown, or is not ``"r"`` while the store is read-only.
         FileExistsError
             If ``mode`` is ``"w-"`` and ``path`` already contains data.
         """
+        if not isinstance(store, Store):
+            # zarr-python fails on the first attribute it reads ('dict' object has no
+            # attribute 'read_only'); a dict, path or URL is make_store_path's to convert.
+            raise _NotAStoreError(
+                f"StorePath.open expects a Store, got {type(store).__name__}: "
+                f"{reprlib.repr(store)}; use make_store_path to open a dict, path or URL"
+            )
         if mode is None:
             return await cls._create_open_instance(store, path)
         if mode not in ANY_ACCESS_MODE:
@@ -328,7 +348,22 @@ class StorePath:
         return await self.store.is_empty(self.path)
 
     def __truediv__(self, other: str | bytes | os.PathLike[str]) -> StorePath:
-        """Join ``other`` to this path: ``StorePath(store, "a") / "b"`` is ``a/b``."""
+        """Join ``other`` to this path: ``StorePath(store, "a") / "b"`` is ``a/b``.
+
+        Raises
+        ------
+        TypeError
+            If ``other`` is None or not a str, bytes or os.PathLike.
+        ValueError
+            If ``other`` breaks a key rule (see :func:`normalize_path`).
+        """
+        if other is None:
+            # normalize_path reads None as the root, so `path / None` was this very path: a
+            # name that was None by mistake wrote over the parent's key. zarr-python raises.
+            raise TypeError(
+                f"cannot join None to the StorePath {str(self)!r}; expected str, bytes or "
+                "os.PathLike"
+            )
         return self.__class__(self.store, _join(self.path, normalize_path(other)))
 
     def __str__(self) -> str:
