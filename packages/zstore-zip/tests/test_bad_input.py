@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
 import struct
+import subprocess
+import warnings
 import zipfile
 import zlib
 from typing import TYPE_CHECKING
@@ -159,6 +162,123 @@ async def test_member_name_that_zipfile_cuts_at_a_nul_is_refused(tmp_path: Path,
     assert path.read_bytes() == before
 
 
+def write_member(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Write a member named ``name`` as it is: hostile tools do not clean names up."""
+    info = zipfile.ZipInfo("placeholder")
+    info.filename = name
+    zf.writestr(info, data)
+
+
+def patch_bytes(path: Path, old: bytes, new: bytes) -> None:
+    """Replace every ``old`` in the file by ``new`` (of the same length)."""
+    assert len(old) == len(new)
+    raw = path.read_bytes()
+    assert raw.count(old) == 2, "once in the local header, once in the central directory"
+    path.write_bytes(raw.replace(old, new))
+
+
+async def test_a_member_name_flagged_utf8_that_is_not_is_refused_naming_the_archive(
+    tmp_path: Path,
+) -> None:
+    # zipfile decodes such a name without a check: a bare UnicodeDecodeError named nothing.
+    path = tmp_path / "badname.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok", b"fine")
+        zf.writestr("QQé", b"data")  # flagged as UTF-8
+    patch_bytes(path, "QQé".encode(), b"QQ\xc3(")
+    before = path.read_bytes()
+    for mode in ("r", "a"):
+        with pytest.raises(
+            ArchiveError,
+            match=r"badname\.zip is not a readable zip archive: the member name "
+            r"b'QQ\\xc3\(' is flagged as UTF-8 but is not",
+        ):
+            await ZipStore.open(path, mode=mode)
+    assert path.read_bytes() == before
+
+
+async def test_a_member_needing_a_newer_zip_version_is_refused_naming_the_archive(
+    tmp_path: Path,
+) -> None:
+    # zipfile refuses the whole archive with a bare NotImplementedError ("zip file
+    # version 25.5") when a member's "version needed to extract" is above what it knows.
+    path = tmp_path / "future.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok", b"fine")
+    with zipfile.ZipFile(path) as zf:
+        cd_offset = zf.start_dir
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<H", raw, cd_offset + 6, 255)  # the central directory's field
+    path.write_bytes(bytes(raw))
+    for mode in ("r", "a"):
+        with pytest.raises(
+            ArchiveError, match=r"future\.zip is not a readable zip archive: zip file version"
+        ):
+            await ZipStore.open(path, mode=mode)
+    assert path.read_bytes() == bytes(raw)
+
+
+async def test_a_directory_entry_holding_data_is_refused_not_dropped(tmp_path: Path) -> None:
+    # Directory entries are skipped, and compaction does not copy them: one that holds
+    # data lost it silently at the first close after any write or delete.
+    path = tmp_path / "dirdata.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        write_member(zf, "a/", b"data that a directory does not hold")
+        zf.writestr("a/b", b"1")
+        zf.writestr("c", b"2")
+    before = path.read_bytes()
+    for mode in ("r", "a"):
+        with pytest.raises(
+            ArchiveError,
+            match=r"dirdata\.zip: member 'a/' is a directory entry .* holds 35 bytes",
+        ):
+            await ZipStore.open(path, mode=mode)
+    assert path.read_bytes() == before
+
+
+async def test_empty_directory_entries_and_foreign_names_open_as_expected(
+    tmp_path: Path,
+) -> None:
+    # What other tools' archives open as: directory entries (also "/" alone) are no keys,
+    # a duplicate name is one key (the last entry wins), a file "a" and a key "a/b" are
+    # both keys; nothing is dropped but what is no key, and the rest survives compaction.
+    path = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(path, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate it writes
+        for name, data in [
+            ("/", b""),
+            ("a/", b""),
+            ("a", b"file"),
+            ("a/b", b"nested"),
+            ("d", b"first"),
+            ("d", b"last"),
+        ]:
+            write_member(zf, name, data)
+    store = await ZipStore.open(path, mode="a")
+    assert [k async for k in store.list()] == ["a", "a/b", "d"]
+    assert [k async for k in store.list_dir("")] == ["a", "d"]
+    assert await read(store, "d") == b"last"
+    await store.set("new", buf(b"n"))
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+        assert {n: zf.read(n) for n in zf.namelist()} == {
+            "a": b"file",
+            "a/b": b"nested",
+            "d": b"last",
+            "new": b"n",
+        }
+
+
+async def test_an_empty_member_name_is_refused_naming_the_archive(tmp_path: Path) -> None:
+    # zipfile's ZipInfo.is_dir() raised a bare IndexError for it on Python 3.11.
+    path = tmp_path / "noname.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        write_member(zf, "", b"x")
+    with pytest.raises(ArchiveError, match=r"noname\.zip: member '' is not a valid key"):
+        await ZipStore.open(path, mode="r")
+
+
 # ---------------------------------------------------------------- declared sizes
 
 
@@ -302,6 +422,83 @@ async def test_a_write_to_a_read_only_store_names_the_file_and_key(archive: Path
     store.close()
     assert archive.read_bytes() == before
     assert not archive.with_name("moved.zip").exists()
+
+
+# ---------------------------------------------------------------- move and close
+
+
+@pytest.mark.parametrize("what", ["file", "directory"])
+async def test_move_onto_an_existing_path_is_refused_and_changes_nothing(
+    tmp_path: Path, what: str
+) -> None:
+    # shutil.move replaced a file there (another archive: its data lost), or moved the
+    # archive into a directory there while the store pointed at the directory, which
+    # every later call then refused as "not a regular file".
+    path = tmp_path / "mine.zip"
+    store = await ZipStore.open(path, mode="w")
+    await store.set("k", buf(b"mine"))
+    there = tmp_path / "there.zip"
+    if what == "file":
+        with zipfile.ZipFile(there, "w") as zf:
+            zf.writestr("precious", b"data")
+    else:
+        there.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(
+        FileExistsError, match=rf"mine\.zip to {re.escape(str(there))}: a {what} is there"
+    ):
+        await store.move(there)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if what == "file":
+        with zipfile.ZipFile(there) as zf:
+            assert zf.read("precious") == b"data"
+    assert await read(store, "k") == b"mine"
+    await store.set("k2", buf(b"still writable"))
+    # Its own path is no other file: a move there moves nothing.
+    await store.move(path)
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert {n: zf.read(n) for n in zf.namelist()} == {"k": b"mine", "k2": b"still writable"}
+
+
+async def test_move_to_a_path_with_a_nul_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "mine.zip"
+    store = await ZipStore.open(path, mode="w")
+    await store.set("k", buf(b"v"))
+    with pytest.raises(ValueError, match=r"path '.*a\\x00b\.zip' contains a NUL"):
+        await store.move(tmp_path / "a\x00b.zip")
+    assert await read(store, "k") == b"v"
+    store.close()
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist() == ["k"]
+
+
+@pytest.mark.parametrize("compacting", [False, True])
+async def test_a_close_failing_to_write_the_central_directory_keeps_the_archive(
+    archive: Path, monkeypatch: pytest.MonkeyPatch, compacting: bool
+) -> None:
+    # Mode 'a' over an archive that held members: a close that fails as it writes the
+    # central directory (a full disk) leaves the archive on disk as it was.
+    before = archive.read_bytes()
+    store = await ZipStore.open(archive, mode="a")
+    await store.set("new", buf(b"n"))
+    if compacting:
+        await store.delete("zarr.json")
+
+    def disk_full(self: zipfile.ZipFile, *args: object) -> None:
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(zipfile.ZipFile, "_write_end_record", disk_full)
+    with pytest.raises(OSError, match="simulated") as info:
+        store.close()
+    monkeypatch.undo()
+    assert any("left as it was" in note for note in info.value.__notes__)
+    assert archive.read_bytes() == before
+    assert [p.name for p in archive.parent.iterdir()] == [archive.name], "no temporary file"
+    with zipfile.ZipFile(archive) as zf:
+        assert zf.testzip() is None
+    if shutil.which("unzip") is not None:
+        subprocess.run(["unzip", "-tq", str(archive)], check=True, capture_output=True)
 
 
 # ---------------------------------------------------------------- arguments

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from zstore.core import ByteRequest
 
 BytesLike = bytes | bytearray | memoryview
-__all__ = ["ArchiveError", "Entry", "ZipArchive"]
+__all__ = ["ArchiveError", "Entry", "ZipArchive", "check_member_name"]
 
 Mode = Literal["r", "w", "a", "x"]
 
@@ -77,6 +77,15 @@ _COPY_CHUNK = 1 << 22
 # An empty archive: just the end-of-central-directory record.
 _EMPTY_ZIP = b"PK\x05\x06" + b"\x00" * 18
 _TEMP_SUFFIX = ".zstore-tmp"
+# The longest file name most file systems take (NAME_MAX), in bytes: a temporary file's
+# name must fit too, though it is longer than the archive's.
+_NAME_MAX = 255
+# A member name is at most this many bytes: its length is a 2-byte field of the headers.
+MAX_NAME_BYTES = 0xFFFF
+# The dates a member's header can hold (its year is 7 bits from 1980), as zipfile's
+# ``strict_timestamps=False`` clamps them.
+_FIRST_STAMP = (1980, 1, 1, 0, 0, 0)
+_LAST_STAMP = (2107, 12, 31, 23, 59, 59)
 # Members below this size are written without a ZIP64 local header by zipfile too (it
 # reserves ZIP64 space when size * 1.05 could pass the limit); larger ones go through
 # ``writestr``.
@@ -97,6 +106,45 @@ class ArchiveError(zipfile.BadZipFile):
     A subclass of :class:`zipfile.BadZipFile`, so code written for ``zipfile`` catches it.
     The message names the archive file and, where one is at fault, the member.
     """
+
+
+def check_member_name(key: str, path: Path) -> None:
+    """Raise ValueError unless ``key`` can be the name of a member of a zip archive.
+
+    A valid key (``zstore.core.validate_key``) is not always a valid member name: the
+    format stores a name as UTF-8 (or cp437) bytes, at most 65,535 of them. zipfile finds
+    out only as it writes the member's header, with a bare ``UnicodeEncodeError`` or
+    ``struct.error`` that names neither the key nor the archive.
+
+    Parameters
+    ----------
+    key : str
+        A key that passed ``validate_key``.
+    path : Path
+        The archive, for the message.
+
+    Raises
+    ------
+    ValueError
+        If ``key`` has a surrogate code point (no UTF-8 or cp437 encoding has one), or is
+        longer than 65,535 bytes in UTF-8. The message names the key, the archive and why.
+    """
+    if key.isascii():
+        size = len(key)
+    else:
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"key {key!r} cannot be a member name in the zip archive {path}: its "
+                f"character {key[exc.start]!r} at position {exc.start} is a surrogate, which "
+                "has no UTF-8 (or cp437) encoding, and zip member names are stored encoded"
+            ) from exc
+    if size > MAX_NAME_BYTES:
+        raise ValueError(
+            f"key {key[:40]!r}... is {size} bytes long in UTF-8: too long to be a member "
+            f"name in the zip archive {path}, which holds at most {MAX_NAME_BYTES} bytes"
+        )
 
 
 # preadv2's flag for "from the page cache or not at all" (Linux 4.14+); None elsewhere.
@@ -237,13 +285,28 @@ def _create_temp(target: Path, mode: int | None) -> tuple[int, Path]:
     It is created as any new file is (0o666 less the umask, as zipfile's own would be),
     then given ``mode``, the permissions of the archive it will replace, if there is one.
     ``tempfile.mkstemp`` makes files 0o600, which would become the archive's.
+
+    The name is ``.<archive name>.<random>.zstore-tmp``, the archive's name cut short
+    where the whole would pass the file system's limit: an archive whose name is nearly
+    that long must still be writable.
     """
+    stem = target.name
+    room = _NAME_MAX - len(f"..{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+    while len(os.fsencode(stem)) > room:
+        stem = stem[: max(0, min(len(stem) - 1, room))]
     while True:
-        path = target.with_name(f".{target.name}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
+        path = target.with_name(f".{stem}.{secrets.token_hex(6)}{_TEMP_SUFFIX}")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
         except FileExistsError:
             continue  # another temporary file took the name: draw another
+        except OSError as exc:
+            # The error names the temporary file, which the caller never named.
+            exc.add_note(
+                f"ZipStore writes {target} through a new file next to it, renamed over the "
+                "archive on close; its directory must allow creating files."
+            )
+            raise
         break
     if mode is not None:
         try:
@@ -566,11 +629,31 @@ class ZipArchive:
                         self._comment = zf.comment
                 except zipfile.BadZipFile as exc:
                     raise ArchiveError(f"{self.path} is not a readable zip archive: {exc}") from exc
+                except UnicodeDecodeError as exc:
+                    # zipfile decodes a name flagged as UTF-8 without checking it is.
+                    raise ArchiveError(
+                        f"{self.path} is not a readable zip archive: the member name "
+                        f"{exc.object!r} is flagged as UTF-8 but is not ({exc.reason} at "
+                        f"byte {exc.start})"
+                    ) from exc
+                except NotImplementedError as exc:
+                    # zipfile refuses the whole archive for one member's "version needed
+                    # to extract" above what it knows ("zip file version 25.2").
+                    raise ArchiveError(f"{self.path} is not a readable zip archive: {exc}") from exc
             for info in infos:
-                if info.is_dir():
-                    # Directory entries (written by `zip -r`) hold no data: not keys.
-                    continue
                 name = info.filename
+                # Not info.is_dir(): on Python 3.11 it raises IndexError for an empty name.
+                if name.endswith("/"):
+                    # Directory entries (written by `zip -r`) hold no data: not keys, and
+                    # compaction does not copy them. One that holds data is no directory:
+                    # it would be dropped, and its data lost, by the next compaction.
+                    if info.file_size:
+                        raise ArchiveError(
+                            f"{self.path}: member {info.orig_filename!r} is a directory entry "
+                            f"(its name ends in '/') that holds {info.file_size} bytes; it "
+                            "cannot be a key, so the archive cannot be opened as a store"
+                        )
+                    continue
                 try:
                     self._validate_name(name)
                     if info.orig_filename != name:
@@ -987,26 +1070,53 @@ class ZipArchive:
         return writer
 
     def write(self, key: str, data: BytesLike, *, only_if_missing: bool = False) -> bool:
-        """Store ``data`` at ``key``; returns False if ``only_if_missing`` and it exists."""
+        """Store ``data`` at ``key``; returns False if ``only_if_missing`` and it exists.
+
+        ``key`` must have passed :func:`check_member_name` (the store checks it before the
+        call is queued). A failed write leaves the index, the other members and the
+        archive on disk as they were.
+
+        Raises
+        ------
+        zipfile.LargeZipFile
+            If the write needs ZIP64 extensions and ``allowZip64`` is False; the message
+            names the archive and the key.
+        OSError
+            If the temporary file cannot be written (a full disk); a note names the
+            archive and the key.
+        """
         with self._lock:
             if only_if_missing and key in self.entries:
                 return False
-            writer = self._writer()
-            info = zipfile.ZipInfo(key, date_time=self._date_time())
-            info.compress_type = self.compression
-            info.external_attr = 0o644 << 16
-            # We keep our own index; dropping the name from zipfile's keeps it from warning
-            # about a duplicate, which compaction on close() removes anyway.
-            writer.NameToInfo.pop(key, None)
-            replaced = key in self.entries
-            view = memoryview(data).cast("B")
-            data_offset = -1
-            if self.compression == zipfile.ZIP_STORED and len(view) < _DIRECT_LIMIT:
-                data_offset = self._write_stored(writer, info, view)
-            else:
-                writer.writestr(info, view)
-                # Readers use pread on the descriptor: the bytes must have left our buffer.
-                writer.fp.flush()  # type: ignore[union-attr]
+            try:
+                writer = self._writer()
+                info = zipfile.ZipInfo(key, date_time=self._date_time())
+                info.compress_type = self.compression
+                info.external_attr = 0o644 << 16
+                # We keep our own index; dropping the name from zipfile's keeps it from
+                # warning about a duplicate, which compaction on close() removes anyway.
+                writer.NameToInfo.pop(key, None)
+                replaced = key in self.entries
+                view = memoryview(data).cast("B")
+                data_offset = -1
+                if self.compression == zipfile.ZIP_STORED and len(view) < _DIRECT_LIMIT:
+                    data_offset = self._write_stored(writer, info, view)
+                else:
+                    writer.writestr(info, view)
+                    # Readers use pread on the descriptor: the bytes must have left our buffer.
+                    writer.fp.flush()  # type: ignore[union-attr]
+            except zipfile.LargeZipFile as exc:
+                # zipfile says "Files count would require ZIP64 extensions", naming nothing.
+                raise zipfile.LargeZipFile(
+                    f"{self.path}: key {key!r} cannot be written: {exc} (the store was "
+                    "opened with allowZip64=False)"
+                ) from None
+            except OSError as exc:
+                exc.add_note(
+                    f"while writing key {key!r} of {self.path} (to a temporary copy: the "
+                    "archive itself is unchanged, and so are the keys written before)"
+                )
+                raise
             with self._index_lock:
                 old = self.entries.get(key)
                 self.entries[key] = Entry(info, self._temp_fd, data_offset)
@@ -1017,12 +1127,19 @@ class ZipArchive:
             return True
 
     def _date_time(self) -> tuple[int, int, int, int, int, int]:
-        """The local time for a member's header; ``localtime`` is called once a second."""
+        """The local time for a member's header; ``localtime`` is called once a second.
+
+        A clock before 1980 or after 2107 (a machine without a real-time clock starts in
+        1970) gives the nearest date a header holds, as zipfile's
+        ``strict_timestamps=False`` does: zipfile would refuse every write ("ZIP does not
+        support timestamps before 1980", or a ``struct.error`` after 2107).
+        """
         now = int(time.time())
         if now != self._stamp_second:
             self._stamp_second = now
             t = time.localtime(now)
-            self._stamp = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+            stamp = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+            self._stamp = min(max(stamp, _FIRST_STAMP), _LAST_STAMP)
         return self._stamp
 
     def _write_stored(

@@ -28,7 +28,14 @@ from zstore.core import (
     normalize_prefix,
     validate_key,
 )
-from zstore.zip._archive import BytesLike, Entry, ZipArchive, check_compression
+from zstore.zip._archive import (
+    MAX_NAME_BYTES,
+    BytesLike,
+    Entry,
+    ZipArchive,
+    check_compression,
+    check_member_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
@@ -116,6 +123,17 @@ def _read_job(calls: list[_ReadCall]) -> BatchResult:
         if held is not None:
             held.end_reads()
     return values, errors
+
+
+def _checked_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, refusing a NUL, which every file system call would refuse with
+    a bare "embedded null byte" that names no path."""
+    if "\0" in os.fspath(path):
+        raise ValueError(
+            f"the zip archive's path {os.fspath(path)!r} contains a NUL character, which "
+            "no file name can hold"
+        )
+    return Path(path)
 
 
 def _report_failed_close(closing: asyncio.Future[None]) -> None:
@@ -213,7 +231,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         if read_only is None:
             read_only = mode == "r"
         super().__init__(read_only=read_only)
-        self.path = Path(path)
+        self.path = _checked_path(path)
         self.compression = compression
         self.allowZip64 = allowZip64
         self._mode: ZipStoreAccessModeLiteral = mode
@@ -491,6 +509,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # docstring inherited
         self._check_writable(key)
         validate_key(key)
+        # Only a key that is not ASCII, or is long, can fail to be a member name: two
+        # checks that cost next to nothing spare the others an encoding.
+        if not key.isascii() or len(key) > MAX_NAME_BYTES:
+            check_member_name(key, self.path)
         data = self._check_value(value).as_buffer_like()
         await self._write_calls.submit(self, key, data)
 
@@ -498,6 +520,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # docstring inherited
         self._check_writable(key)
         validate_key(key)
+        check_member_name(key, self.path)
         data = self._check_value(value).as_buffer_like()
         # Atomic: the check and the write happen under the archive's lock.
         self._write_calls.flush()  # earlier set() calls first
@@ -509,6 +532,10 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # docstring inherited
         self._check_writable()
         pairs = [(validate_key(k), self._check_value(v).as_buffer_like()) for k, v in values]
+        # Every key is checked before the first is written: a bad one writes none.
+        for key, _ in pairs:
+            if not key.isascii() or len(key) > MAX_NAME_BYTES:
+                check_member_name(key, self.path)
         if not pairs:
             return
 
@@ -580,18 +607,33 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         Parameters
         ----------
         path : str or os.PathLike
-            The new location; missing parent directories are created.
+            The new location; missing parent directories are created. Nothing may be
+            there yet (the archive's own path is accepted, and moves nothing).
 
         Raises
         ------
+        FileExistsError
+            If ``path`` names a file (other than the archive) or a directory: the file
+            would be replaced, and its data lost; the archive would go into the directory
+            while the store pointed at the directory. LocalStore refuses both too.
         ValueError
             If the store is read-only: moving the archive changes the file system, and
             LocalStore refuses it too.
         """
         self._check_writable()
-        target = Path(path)
+        target = _checked_path(path)
 
         def move_archive() -> None:
+            try:
+                itself = os.path.samefile(target, self.path)
+            except OSError:  # either is missing (or a dangling link): not the same file
+                itself = False
+            if not itself and os.path.lexists(target):
+                kind = "a directory" if os.path.isdir(target) else "a file"
+                raise FileExistsError(
+                    f"cannot move the zip archive {self.path} to {target}: {kind} is there "
+                    "already; move() never replaces a file nor moves into a directory"
+                )
             # One hold of the open lock from the close to the reopen: a read on another
             # thread that finds the store closed waits, and reopens at the new place.
             with self._open_lock:
