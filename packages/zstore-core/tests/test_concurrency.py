@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+from typing import Any
 
 import pytest
 
@@ -257,3 +259,101 @@ async def test_concurrent_as_completed_cancels_the_calls_in_flight_when_it_stops
     for _ in range(3):
         await asyncio.sleep(0)
     assert len(started) < 10, "items were started after it stopped"
+
+
+# --- cancellation and cleanup (adversarial review, 0.1.7) ----------------------------------
+
+
+async def test_a_call_that_fails_while_being_cancelled_is_not_logged_as_unretrieved() -> None:
+    # The caller is cancelled; each call's cleanup raises. Those failures must not be
+    # reported by asyncio as "Task exception was never retrieved" (a log line per worker).
+    loop = asyncio.get_running_loop()
+    logged: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: logged.append(context))
+    started = asyncio.Event()
+
+    async def work(item: int) -> int:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("cleanup failed") from None
+        return item
+
+    task = asyncio.ensure_future(concurrent_map(range(6), work, limit=3))
+    await started.wait()
+    task.cancel()
+    await asyncio.wait([task])  # not `await task`: its traceback would keep the workers alive
+    assert task.cancelled()
+    del task
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert logged == []
+
+
+async def test_a_call_that_swallows_its_cancellation_starts_no_further_item() -> None:
+    # After a failure, no further item may start ("fail-fast"), even when a call in flight
+    # catches its cancellation and returns: its worker used to go on through every item.
+    started: list[int] = []
+    both = asyncio.Barrier(2)
+
+    async def work(item: int) -> int:
+        started.append(item)
+        if item >= 2:
+            return item
+        await both.wait()  # items 0 and 1 in flight together
+        if item == 0:
+            raise KeyError("first fails")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return item  # a call that does not let itself be cancelled
+        return item
+
+    with pytest.raises(KeyError, match="first fails"):
+        await concurrent_map(range(20), work, limit=2)
+    assert started == [0, 1]
+
+
+@pytest.mark.parametrize("how", ["map", "as_completed"])
+async def test_cancelling_twice_still_waits_for_every_worker(how: str) -> None:
+    # A second cancel() while the workers wind down used to return at once and leave them
+    # running behind a caller that had moved on.
+    started = asyncio.Event()
+    winding_down = asyncio.Event()
+    release = asyncio.Event()
+    running = 0
+
+    async def work(item: int) -> int:
+        nonlocal running
+        running += 1
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            winding_down.set()
+            await release.wait()  # a cleanup that takes its time
+            raise
+        finally:
+            running -= 1
+        return item
+
+    async def consume() -> None:
+        if how == "map":
+            await concurrent_map(range(6), work, limit=3)
+        else:
+            async for _ in concurrent_as_completed(range(6), work, limit=3):
+                pass
+
+    task = asyncio.ensure_future(consume())
+    await started.wait()
+    task.cancel()
+    await winding_down.wait()
+    task.cancel()  # again, while the workers wind down
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done(), "returned with workers still running"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert running == 0

@@ -520,3 +520,88 @@ def test_store_path_sync_methods_refuse_a_store_without_them(
     path = StorePath(SlowDictStore(), "k")
     with pytest.raises(TypeError, match=f"Store SlowDictStore {message}"):
         getattr(path, method)(*args)
+
+
+# --- cancellation (adversarial review, 0.1.7) ----------------------------------------------
+
+
+class _HeldStore(SlowDictStore):
+    """Serves a range starting at 0 at once; holds every other fetch, and every set, until
+    cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0
+        self.holding = asyncio.Event()
+
+    async def _hold(self) -> None:
+        self.held += 1
+        self.holding.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            self.held -= 1
+
+    async def set(self, key: str, value: AnyBuffer) -> None:
+        await self._hold()
+        await super().set(key, value)
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> AnyBuffer | None:
+        if isinstance(byte_range, RangeByteRequest) and byte_range.start > 0:
+            await self._hold()
+        return await super().get(key, prototype, byte_range)
+
+
+@pytest.mark.parametrize("stop", ["aclose", "cancel"])
+async def test_get_ranges_stopped_half_way_leaves_no_fetch_running(stop: str) -> None:
+    # aclose() after the first batch used to return with the other fetch still running:
+    # the inner generator was left to the garbage collector to close later.
+    store = _HeldStore()
+    store.data["v"] = bytes(100)
+    requests = [RangeByteRequest(0, 1), RangeByteRequest(50, 51)]
+    ranges = store.get_ranges("v", requests, prototype=buffer_prototype, max_gap_bytes=0)
+    assert [i for i, _ in await anext(ranges)] == [0]
+    await store.holding.wait()
+    if stop == "aclose":
+        await ranges.aclose()  # type: ignore[attr-defined]
+    else:
+        task = asyncio.ensure_future(anext(ranges))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert store.held == 0
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+@pytest.mark.parametrize("method", ["get_partial_values", "_get_many", "_set_many"])
+async def test_batch_defaults_cancelled_half_way_leave_no_fetch_running(method: str) -> None:
+    store = _HeldStore()
+    store.data.update({f"k{i}": bytes(10) for i in range(20)})
+    byte_range = RangeByteRequest(1, 2)  # held
+
+    async def call() -> None:
+        if method == "get_partial_values":
+            await store.get_partial_values(
+                buffer_prototype, [(f"k{i}", byte_range) for i in range(20)]
+            )
+        elif method == "_get_many":
+            _ = [
+                x
+                async for x in store._get_many(
+                    [(f"k{i}", buffer_prototype, byte_range) for i in range(20)]
+                )
+            ]
+        else:
+            await store._set_many([(f"k{i}", Buffer.from_bytes(b"x")) for i in range(20)])
+
+    task = asyncio.ensure_future(call())
+    await store.holding.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.held == 0
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert all(v == bytes(10) for v in store.data.values()), "a write after the cancel"

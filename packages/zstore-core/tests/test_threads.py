@@ -454,3 +454,39 @@ async def test_a_batched_call_failing_with_stop_iteration_fails_as_runtime_error
     assert later.done(), "a call after the StopIteration was lost"
     assert later.result() == 3
     assert isinstance(stopped.exception(), RuntimeError)
+
+
+# --- failures to start a worker, broken job functions (adversarial review, 0.1.7) ----------
+
+
+async def test_a_job_whose_worker_could_not_start_never_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # start() raised, but the job stayed queued, and the next call's worker ran it: a
+    # write its caller had been told failed.
+    monkeypatch.setattr(_threads, "_pool", None)
+    monkeypatch.setenv("ZSTORE_THREADS", "zero")
+    dispatcher = ThreadDispatcher()
+    ran: list[str] = []
+    with pytest.raises(ValueError, match="ZSTORE_THREADS"):
+        dispatcher.start(partial(ran.append, "refused"))
+    assert not dispatcher._pending
+    assert dispatcher._workers == 0
+    monkeypatch.delenv("ZSTORE_THREADS")
+    await dispatcher.run(partial(ran.append, "later"))
+    assert ran == ["later"]
+
+
+async def test_a_job_function_returning_too_few_values_fails_the_rest_rather_than_hang() -> None:
+    # _deliver hit an IndexError at the first call without a value: it and the calls after
+    # it waited forever.
+    batcher = CallBatcher(ThreadDispatcher(), lambda calls: ([calls[0][1]], {}))
+    first = batcher.submit(0)  # goes alone at once
+    rest = [batcher.submit(i) for i in range(1, 4)]  # gathered into one job
+    assert await first == 0
+    async with asyncio.timeout(5):  # only reached if the calls hang
+        results = await asyncio.gather(*rest, return_exceptions=True)
+    assert results[0] == 1
+    for error in results[1:]:
+        assert isinstance(error, TypeError)
+        assert "returned 1 values for 3 calls" in str(error)

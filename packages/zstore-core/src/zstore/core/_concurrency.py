@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -92,6 +92,33 @@ class _CallCancelled(Exception):
         self.error = error
 
 
+async def _stop_workers(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the unfinished ``tasks`` and return only once every one has finished.
+
+    The wait goes on if the caller is cancelled again meanwhile (as ``asyncio.TaskGroup``
+    does), and that cancellation is raised once the workers are gone: returning at the
+    second ``cancel()`` would leave the workers running, still writing for a caller that
+    has moved on. Every task's exception is then marked retrieved: a call that fails while
+    it is being cancelled (a cleanup that raises) would otherwise be logged as "Task
+    exception was never retrieved" when the caller was cancelled and so never asked.
+    """
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    interrupted: asyncio.CancelledError | None = None
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError as error:
+            interrupted = error
+        pending = [task for task in pending if not task.done()]
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()
+    if interrupted is not None:
+        raise interrupted
+
+
 def _being_cancelled() -> bool:
     """Whether something asked to cancel the running task (as opposed to an awaited one)."""
     task = asyncio.current_task()
@@ -161,12 +188,11 @@ async def concurrent_map(
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        pending = [task for task in tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            # Wait for the cancellations so no worker outlives this call.
-            await asyncio.wait(pending)
+        # No item starts from here on: a call that swallows its cancellation and returns
+        # would otherwise let its worker go on to the next item, and the wait below would
+        # run (write) every remaining item after a failure or a cancellation.
+        next_index = len(work)
+        await _stop_workers(tasks)
     # Report the failure of the lowest-numbered failed worker, so the result does not depend
     # on set order. Asking every task for its exception also marks each one retrieved, so
     # asyncio does not log "Task exception was never retrieved" for the others.
@@ -183,7 +209,7 @@ async def concurrent_as_completed(
     items: Iterable[T],
     func: Callable[[T], Awaitable[R]],
     limit: int | None = None,
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """Yield ``await func(item)`` for every item as each finishes, ``limit`` at a time.
 
     The streaming sibling of :func:`concurrent_map`: the same fixed pool of at most
@@ -246,8 +272,5 @@ async def concurrent_as_completed(
                 raise error
             yield result  # type: ignore[misc]  # None only alongside an error
     finally:
-        pending = [task for task in tasks if not task.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        next_index = len(work)  # no item starts from here on, as in concurrent_map
+        await _stop_workers(tasks)

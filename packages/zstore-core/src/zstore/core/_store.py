@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 from abc import ABC, abstractmethod
+from contextlib import aclosing
 from numbers import Integral, Real
 from operator import itemgetter
 from typing import TYPE_CHECKING, Literal
@@ -560,8 +561,14 @@ class Store(ABC):  # noqa: PLW1641 - equal by content and mutable, so unhashable
             return _split_group(key, requests, group, fetched)
 
         try:
-            async for batch in concurrent_as_completed(groups, fetch, max_concurrency):
-                yield batch
+            # aclosing: when the consumer stops early (aclose, break, cancellation), the
+            # fetches still in flight are cancelled and awaited before this generator
+            # finishes. A bare `async for` leaves the inner generator to the garbage
+            # collector, whose finalizer closes it some loop iterations later, so the
+            # fetches kept running (and holding the store) after aclose() returned.
+            async with aclosing(concurrent_as_completed(groups, fetch, max_concurrency)) as batches:
+                async for batch in batches:
+                    yield batch
         except Exception as error:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [error]) from None
 

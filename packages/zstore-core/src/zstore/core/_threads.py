@@ -255,19 +255,25 @@ class ThreadDispatcher:
         """Queue ``item`` and start a worker if none runs or the backlog per worker is long."""
         with self._lock:
             self._pending.append(item)
-            start = self._workers == 0 or (
+            if self._workers == 0 or (
                 self._workers < self._max_workers
                 and len(self._pending) > self._backlog * self._workers
-            )
-            if start:
+            ):
                 self._workers += 1
-        if start:
-            try:
-                shared_executor().submit(self._drain)
-            except BaseException:
-                with self._lock:
+                # Submitted under the lock, so that a failure (a bad ZSTORE_THREADS, a pool
+                # after interpreter shutdown) can be undone before any other thread sees
+                # the queue. Submitted after the lock, a failure left the job queued while
+                # its caller got the error: a later call's worker then ran it anyway (a
+                # write the caller was told had failed), and the jobs other threads queued
+                # meanwhile, counting on this worker, waited for one that never came.
+                try:
+                    shared_executor().submit(self._drain)
+                except BaseException:
                     self._workers -= 1
-                raise
+                    if self._workers:
+                        return  # the running workers drain the queue, this job included
+                    self._pending.pop()  # the job just queued: nothing else was queued since
+                    raise
 
     def _forget_workers(self) -> None:
         self._lock = threading.Lock()
@@ -328,6 +334,14 @@ def _run_batch(batch: list[_Job]) -> dict[asyncio.AbstractEventLoop, list[_Outco
             outcome = (future, False, exc)
         by_loop.setdefault(loop, []).append(outcome)
     return by_loop
+
+
+def _short_result(func: object, got: int, wanted: int) -> TypeError:
+    """The error of a call left without a value by a job function that returned too few."""
+    return TypeError(
+        f"the CallBatcher job function {func!r} returned {got} values for {wanted} calls "
+        "and no error for the rest; it must return one value per call"
+    )
 
 
 BatchResult = tuple[list[Any], dict[int, BaseException]]
@@ -429,6 +443,12 @@ class CallBatcher:
     def _run(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         try:
             values, errors = self._func(calls)
+            if len(values) < len(calls):
+                # A bug in func: _deliver would fail with an IndexError at the first call
+                # without a value, leaving it and the rest of the job waiting forever.
+                errors = dict(errors)
+                for i in range(len(values), len(calls)):
+                    errors.setdefault(i, _short_result(self._func, len(values), len(calls)))
         except BaseException as exc:  # a bug in func: fail every call rather than hang
             values, errors = [None] * len(calls), dict.fromkeys(range(len(calls)), exc)
         # Only the futures go back, and the calls' arguments (a store's archive, say) are
