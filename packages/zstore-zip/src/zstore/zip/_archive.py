@@ -34,6 +34,7 @@ import stat
 import struct
 import threading
 import time
+import weakref
 import zipfile
 import zlib
 from pathlib import Path
@@ -445,6 +446,23 @@ def _accept_local_header(
         entry.stored_at = offset
 
 
+# Every archive this process opened, so that a forked child can let go of them (below).
+_open_archives: weakref.WeakSet[ZipArchive] = weakref.WeakSet()
+
+
+def _let_go_after_fork() -> None:
+    # A forked child shares its parent's open file descriptions: the temporary file the
+    # parent writes to, and its file position. A child that wrote there would overwrite
+    # the parent's members, and one that published it (close() or the collector) would
+    # rename the parent's file, which the parent then goes on writing into: the archive
+    # on disk gets corrupted. The child lets go of every inherited archive instead.
+    for archive in list(_open_archives):
+        archive._let_go_in_child()
+
+
+os.register_at_fork(after_in_child=_let_go_after_fork)
+
+
 class ZipArchive:
     """A zip file as a mutable mapping of keys to bytes, safe to use from many threads.
 
@@ -548,6 +566,7 @@ class ZipArchive:
         # data that existed before be lost. An archive this store started empty ('w',
         # 'x', a new 'a') had nothing to lose, so it skips the flush.
         self._durable = bool(self.entries) or self._dead > 0
+        _open_archives.add(self)
 
     # ------------------------------------------------------------------ opening
 
@@ -1383,6 +1402,41 @@ class ZipArchive:
         with self._lock:
             self._closed = True
             self._release()
+
+    def _let_go_in_child(self) -> None:
+        """In a child made by ``os.fork()``: close the inherited files, publishing nothing.
+
+        The temporary file and its name stay the parent's, which publishes (or drops) them:
+        nothing here writes to, seeks in, renames or removes them. The locks are made anew,
+        as a thread of the parent may have held one when the process forked.
+        """
+        self._lock = threading.RLock()
+        self._index_lock = threading.Lock()
+        self._fd_lock = threading.Lock()
+        self._closed = True
+        self._fds_open = False
+        self._readers = 0
+        self._temp_path = None
+        temp_file, self._temp_file = self._temp_file, None
+        if temp_file is not None:
+            temp_file.fp = None  # zipfile must not write a central directory there
+        raw, self._raw = self._raw, None
+        fds = {self._temp_fd, self._base_fd, *self._doomed_fds} - {-1}
+        self._temp_fd = self._base_fd = -1
+        self._doomed_fds = []
+        if raw is not None:
+            # Closing the buffered file may flush or seek, which would act on the file
+            # position the child shares with its parent: point the descriptor at the null
+            # device first.
+            with contextlib.suppress(OSError):
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, raw.fileno())
+                os.close(null)
+            with contextlib.suppress(Exception):
+                raw.close()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.key_list())

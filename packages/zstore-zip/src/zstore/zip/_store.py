@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import threading
+import weakref
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -144,20 +146,43 @@ def _report_failed_close(closing: asyncio.Future[None]) -> None:
         )
 
 
-def _write_job(calls: list[tuple[object, ZipStore, str, BytesLike]]) -> BatchResult:
+def _write_job(
+    calls: list[tuple[asyncio.Future[None], ZipStore, str, BytesLike]],
+) -> BatchResult:
     """The set() calls of one job, in call order, on the writer thread (see CallBatcher).
 
     Each writes to the store's archive as it is when the call runs, opening it if need be:
     ``clear()`` and ``move()`` run on this thread too, and may have replaced the archive
-    since the call was queued.
+    since the call was queued. A call whose caller was cancelled before it ran is not run,
+    as the dispatcher does not run a cancelled call: the caller may be reusing its buffer.
     """
     errors: dict[int, BaseException] = {}
-    for i, (_, store, key, data) in enumerate(calls):
+    for i, (future, store, key, data) in enumerate(calls):
+        if future.cancelled():
+            continue
         try:
             store._archive_sync().write(key, data)
         except BaseException as exc:  # delivered to that call's caller
             errors[i] = exc
     return [None] * len(calls), errors
+
+
+# Every store of this process, so that a forked child can forget their archives (below).
+# Keyed by id: a store is unhashable.
+_stores: weakref.WeakValueDictionary[int, ZipStore] = weakref.WeakValueDictionary()
+
+
+def _forget_archives_after_fork() -> None:
+    # The inherited archives were let go of (see zstore.zip._archive): each store reopens
+    # its file on first use in the child, as a store of another process would. Its lock is
+    # made anew, as a thread of the parent may have held it when the process forked.
+    for store in list(_stores.values()):
+        store._open_lock = threading.RLock()
+        store._archive = None
+        store._is_open = False
+
+
+os.register_at_fork(after_in_child=_forget_archives_after_fork)
 
 
 class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable like Store
@@ -247,6 +272,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         # get() and set() calls of one event-loop tick go to workers in shared jobs.
         self._read_calls = CallBatcher(self._dispatcher, _read_job)
         self._write_calls = CallBatcher(self._writes, _write_job)
+        _stores[id(self)] = self
 
     # ------------------------------------------------------------------ opening
 
@@ -289,15 +315,37 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
     def close(self) -> None:
         """Publish pending writes and deletes to the archive, then close it.
 
-        The archive is replaced atomically; if this raises, the file on disk is as it was
-        before (the unpublished changes are dropped). Using the store again reopens the
-        archive.
+        Writes and deletes already called (``set()`` calls made on this thread's event
+        loop, and every call handed to the writer thread) are done first, and published
+        with the rest. The archive is replaced atomically; if this raises, the file on disk
+        is as it was before (the unpublished changes are dropped). Using the store again
+        reopens the archive.
 
         Raises
         ------
         zipfile.BadZipFile
             If another writer replaced or changed the archive since this store opened it.
         """
+        self._finish_queued_writes()
+        self._close_now()
+
+    def _finish_queued_writes(self) -> None:
+        """Wait until the writes queued so far are done (blocking; never on the writer).
+
+        Without this, a ``set()`` queued before ``close()`` ran after it: it reopened the
+        archive and wrote to a new temporary file, which nothing published.
+        """
+        with contextlib.suppress(RuntimeError):  # no event loop runs on this thread
+            self._write_calls.flush(asyncio.get_running_loop())
+        done = threading.Event()
+        try:
+            self._writes.post(done.set)
+        except RuntimeError:  # the interpreter is exiting: no worker starts any more
+            return
+        done.wait()
+
+    def _close_now(self) -> None:
+        """:meth:`close` without waiting for queued writes: for the writer thread itself."""
         with self._open_lock:
             archive, self._archive = self._archive, None
             self._is_open = False
@@ -318,7 +366,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         exception handler, since the cancelled caller cannot receive it.
         """
         self._write_calls.flush()
-        closing = asyncio.ensure_future(self._writes.run(self.close))
+        closing = asyncio.ensure_future(self._writes.run(self._close_now))
         try:
             await asyncio.shield(closing)
         except asyncio.CancelledError:
@@ -349,9 +397,11 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
         supported: each publishes on close, and a close that finds the archive changed by
         the other raises instead of overwriting it, so no data is lost silently.
         """
+        if not self.read_only:
+            self._finish_queued_writes()  # a set() queued before the pickle is in the copy
         archive = self._archive
         if archive is not None and archive.modified:
-            self.close()
+            self._close_now()
         return {
             "path": self.path,
             # A store not opened yet still has its first-open mode: 'w' or 'x' in a copy
@@ -638,7 +688,7 @@ class ZipStore(Store):  # noqa: PLW1641 - mutable, equal by path: unhashable lik
             # thread that finds the store closed waits, and reopens at the new place.
             with self._open_lock:
                 self._archive_sync()  # mode 'x' must claim the file before it is moved
-                self.close()
+                self._close_now()  # on the writer thread: the writes before are done
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(self.path, target)
                 self.path = target
