@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import os
 import threading
 import weakref
@@ -109,6 +110,29 @@ def _set_job(store: LocalStore, key: str, value: object, exclusive: bool) -> boo
         fsync=store._fsync,
         root_fd=store._root_fd,
     )
+
+
+def _move_job(store: LocalStore, dest: str) -> None:
+    """The pool job behind ``move``: move the directory and point the store at it.
+
+    Both happen here, in one job, so a ``move`` cancelled while its job runs (which cannot
+    be stopped) still leaves the store pointing at its data: re-pointing after the await
+    was skipped on cancellation, leaving the store at the old, now missing, root (empty
+    listings; after ``close()`` a new empty root made there). Under the open lock, so a
+    first-use open racing the move cannot make a new, empty directory at the old root.
+    """
+    with store._open_lock:
+        _files.move_root(store._root, dest)
+        # Jobs running meanwhile read the root path, real path and descriptor one at a time
+        # (no lock), so they can see a mix of old and new. The descriptor stays (it is the
+        # directory just moved, and the next open keeps it once it checks it is the one at
+        # dest): with it every mix finds the keys. Resetting it to -1, as _set_root does,
+        # sent such a job by path with the old real path: the key was missing (the old
+        # path), or "outside the store root" (the new path checked against the old real
+        # path).
+        store._root = dest
+        store._real_root = os.path.realpath(dest)
+        store._is_open = False
 
 
 def _in_root(store: LocalStore, func: Callable[..., R], *args: object) -> R:
@@ -260,6 +284,24 @@ def _read_groups(
     return batches
 
 
+# Every LocalStore, so that a forked child can replace their open locks (by a serial
+# number: a LocalStore is unhashable, so it cannot go in a WeakSet).
+_stores: weakref.WeakValueDictionary[int, LocalStore] = weakref.WeakValueDictionary()
+_serial = itertools.count()
+
+
+def _reset_after_fork() -> None:
+    # A lock a worker thread held at the fork (opening a fresh store) stays held forever
+    # in the child, which has no such thread: the child's first call on that store would
+    # wait for it for ever. An open cut short by the fork left _is_open False, so the
+    # child simply opens again.
+    for store in list(_stores.values()):
+        store._open_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhashable
     """Store for the local file system: each key is a plain file at ``root/key``.
 
@@ -317,6 +359,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         # Serialises first-use opens from worker threads: many calls on a fresh store (a
         # gather of gets) check the root once, and open one root descriptor.
         self._open_lock = threading.Lock()
+        _stores[next(_serial)] = self
         # Whether opening may create the root: open(mode='r' or 'r+') and resolve() turn
         # it off for writable stores too.
         self._create_root = not read_only
@@ -496,9 +539,7 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             raise TypeError(f"'dest_root' must be a text path, got {path!r}")
         _files.check_root_path(path, "'dest_root'")
         dest = os.path.abspath(path)
-        await submit(_files.move_root, self._root, dest)
-        self._set_root(dest)
-        self._is_open = False
+        await submit(_move_job, self, dest)
 
     # ------------------------------------------------------------------ reads
 
@@ -546,7 +587,10 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             await self._ensure_open()
         root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
-        def read_chunk(chunk: Sequence[tuple[str, ByteRequest | None]]) -> list[Buffer | None]:
+        def read_chunk(
+            chunk: Sequence[tuple[str, ByteRequest | None]], _store: LocalStore = self
+        ) -> list[Buffer | None]:
+            # _store: held by the job, see _get_many.
             return [_read_buffer(root, real_root, k, prototype, r, root_fd) for k, r in chunk]
 
         return await run_chunked(read_chunk, work)
@@ -565,8 +609,15 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
             await self._ensure_open()
         root, real_root, root_fd = self._root, self._real_root, self._root_fd
 
+        # _store: each chunk job holds the function, so the store (whose garbage collection
+        # closes root_fd) lives until the last job that may use root_fd is done. Without
+        # it, a call cancelled (or an iteration abandoned) while a chunk ran let the store
+        # be collected: the chunk then worked beneath a closed descriptor number, which
+        # the next open in the process reuses; a _set_many wrote its keys into that
+        # other directory (another store's root, say).
         def read_chunk(
             chunk: Sequence[tuple[str, BufferPrototype, ByteRequest | None]],
+            _store: LocalStore = self,
         ) -> list[tuple[str, Buffer | None]]:
             return [(k, _read_buffer(root, real_root, k, p, r, root_fd)) for k, p, r in chunk]
 
@@ -750,7 +801,10 @@ class LocalStore(Store):  # noqa: PLW1641 - equal by root, mutable (move): unhas
         root, real_root, fsync, root_fd = self._root, self._real_root, self._fsync, self._root_fd
         work = [(key, value.as_buffer_like()) for key, value in pairs]
 
-        def write_chunk(chunk: Sequence[tuple[str, object]]) -> list[bool]:
+        def write_chunk(
+            chunk: Sequence[tuple[str, object]], _store: LocalStore = self
+        ) -> list[bool]:
+            # _store: held by the job, see _get_many.
             return [_write(root, real_root, k, v, fsync=fsync, root_fd=root_fd) for k, v in chunk]
 
         await run_chunked(write_chunk, work)
