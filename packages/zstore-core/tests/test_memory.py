@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
 import random
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -993,3 +995,51 @@ async def test_keys_deleted_or_set_again_while_pending_are_listed_as_they_stand(
     assert [k async for k in store.list_dir("a")] == expected
     assert [k async for k in store.list_prefix("a/")] == [f"a/{k}" for k in expected]
     assert await store.getsize_prefix("a") == count
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork exists on POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_fork_while_another_thread_holds_the_lock_leaves_the_child_working() -> None:
+    # The child inherited the lock held, with no thread to release it: its first write
+    # hung. The alarm turns a hang into a failed exit status. What the lock guarded may be
+    # half-updated, so the child must also rebuild the index before it lists.
+    store = MemoryStore()
+    store.set_sync("a/x", buf(b"1"))
+    assert asyncio.run(_listed(store)) == ["a/x"]  # now in the index
+    state = store._state
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with state.lock:
+            # Caught half-way through an update: the index no longer matches the size
+            # table (here a key twice), which only a rebuild from the dict repairs.
+            state.index.add("a/x")
+            held.set()
+            release.wait(10)
+            state.reindex()  # the parent's own update completes
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit status only
+            code = 3
+            try:
+                signal.alarm(5)
+                store.set_sync("a/y", buf(b"2"))
+                listed = asyncio.run(_listed(store))
+                code = 0 if listed == ["a/x", "a/y"] else 2
+            finally:
+                os._exit(code)
+    finally:
+        release.set()
+        thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"the child hung (killed by signal {os.WTERMSIG(status)})"
+    assert os.WEXITSTATUS(status) == 0, "the child's store answered wrongly"
+    assert sorted(store._store_dict) == ["a/x"], "the child's writes reached the parent"
+
+
+async def _listed(store: MemoryStore) -> list[str]:
+    return sorted([k async for k in store.list_prefix("")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import reprlib
 import threading
 import weakref
@@ -299,6 +300,23 @@ _registry_lock = threading.Lock()
 # id(dict) -> state. Each state holds its dict, so while a state is alive the id cannot be
 # reused by another dict; once every store over the dict is gone the entry disappears.
 _states: weakref.WeakValueDictionary[int, _State] = weakref.WeakValueDictionary()
+
+
+def _reset_locks_after_fork() -> None:
+    # A lock that another thread held when the process forked stays held for ever in the
+    # child, which has no such thread: the child's first write or listing on that store
+    # hung. What the lock guarded may be half-updated (a key in the dict and not yet in the
+    # size table, an index half-merged): emptying the size table makes it disagree with
+    # the dict, so the next listing rebuilds both from the dict (see _State.recount).
+    global _registry_lock  # noqa: PLW0603 - the module's lock, made anew in the child
+    _registry_lock = threading.Lock()
+    for state in list(_states.values()):
+        if state.lock.locked():  # in the child, only a lock held at the fork is
+            state.lock = threading.Lock()
+            state.sizes = {}
+
+
+os.register_at_fork(after_in_child=_reset_locks_after_fork)
 
 
 def _state_for(data: MutableMapping[str, Buffer]) -> _State:
