@@ -313,6 +313,41 @@ def test_a_loop_closed_under_a_job_leaves_nothing_behind() -> None:
     assert not batcher._in_flight, "the closed loop is still referenced"
 
 
+def test_calls_left_for_a_loop_closed_before_its_flush_are_let_go() -> None:
+    # A job delivered its results to a loop that was open but never ran again, and calls
+    # gathered meanwhile waited for a flush that never ran: the batcher kept the dead loop
+    # and the calls' arguments (a store, with its open files) for as long as it lived.
+    gate = threading.Event()
+
+    def held(calls: list[Any]) -> BatchResult:
+        gate.wait(10)
+        return [None] * len(calls), {}
+
+    dispatcher = ThreadDispatcher()
+    batcher = CallBatcher(dispatcher, held)
+    loop = asyncio.new_event_loop()
+    kept = _Held()
+    watch = weakref.ref(kept)
+    batcher.put(loop, (loop.create_future(), 1))  # goes at once, and holds the worker
+    batcher.put(loop, (loop.create_future(), kept))  # gathered: its flush waits for the loop
+    del kept
+    gate.set()
+    deadline = time.monotonic() + 10
+    while dispatcher._workers and time.monotonic() < deadline:
+        time.sleep(0.01)  # the first job delivers to the open, idle loop
+    loop.close()
+    assert loop in batcher._open, "the scenario did not happen"
+
+    async def another_loop() -> None:
+        await batcher.submit(2)
+
+    asyncio.run(another_loop())
+    assert loop not in batcher._open
+    assert loop not in batcher._in_flight
+    gc.collect()
+    assert watch() is None, "the gathered call's argument is still alive"
+
+
 # --- fork ---------------------------------------------------------------------------------
 
 

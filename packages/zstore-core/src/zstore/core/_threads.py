@@ -439,6 +439,22 @@ class CallBatcher:
     def _post(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         self._dispatcher.post(partial(self._run, calls, loop))
         self._in_flight[loop] = self._in_flight.get(loop, 0) + 1
+        if len(self._in_flight) > 1 or len(self._open) > 1:
+            self._let_go_of_closed_loops()  # another loop has entries: is it dead?
+
+    def _let_go_of_closed_loops(self) -> None:
+        """Drop the entries of event loops closed with calls still gathered for them (their
+        flush never ran) or results still to deliver (their delivery never ran).
+
+        Nobody waits for those calls any more, and the entries kept the dead loop, its
+        queued results and the calls' arguments (a store, and so its open files) alive for
+        as long as the batcher lived. A closed loop's thread no longer touches its entries,
+        so another loop's thread may drop them.
+        """
+        for loop in [*self._open, *self._in_flight]:  # a copy: other loops' threads insert
+            if loop.is_closed():
+                self._open.pop(loop, None)
+                self._in_flight.pop(loop, None)
 
     def _run(self, calls: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         try:
