@@ -281,6 +281,17 @@ def _check_store_dict(data: MutableMapping[str, Buffer]) -> None:
             _buffer_types.add(type(value))
 
 
+def _buffer_class(prototype: BufferPrototype | None) -> type[Buffer]:
+    """The buffer class of ``prototype`` (of the default prototype for None), or the error
+    naming an argument that is not a prototype. ``get`` inlines this: its hot path."""
+    if prototype is None:
+        prototype = default_buffer_prototype()
+    try:
+        return prototype.buffer
+    except AttributeError:
+        raise _not_a_prototype(prototype) from None
+
+
 def _as_sequence(byte_ranges: Iterable[ByteRequest | None]) -> Sequence[ByteRequest | None]:
     """``byte_ranges`` as a list or tuple: an iterator is truthy even when empty, so without
     this no ranges given as an iterator failed on the knobs or a missing key, where
@@ -465,13 +476,7 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         value = self._lookup(key)
         if value is None:
             return None
-        if prototype is None:
-            prototype = default_buffer_prototype()
-        try:
-            wanted = prototype.buffer
-        except AttributeError:
-            raise _not_a_prototype(prototype) from None
-        return self._slice(value, wanted, byte_range)
+        return self._slice(value, _buffer_class(prototype), byte_range)
 
     async def get(
         self,
@@ -580,14 +585,9 @@ class MemoryStore(Store):  # noqa: PLW1641 - mutable and equal by content, so un
         value = self._lookup(key)  # one lookup: the value cannot change under the views
         if value is None:
             raise ExceptionGroup(f"get_ranges of {key!r} failed", [_missing_key(key)])
-        if prototype is None:
-            # The default, as get_sync and Store.get_ranges_sync (through get_sync) take it,
-            # and zarr-python: prototype.buffer raised AttributeError.
-            prototype = default_buffer_prototype()
-        try:
-            wanted = prototype.buffer
-        except AttributeError:
-            raise _not_a_prototype(prototype) from None
+        # None is the default, as get_sync and Store.get_ranges_sync (through get_sync)
+        # take it; zarr-python's prototype.buffer raised AttributeError.
+        wanted = _buffer_class(prototype)
         if type(value) is not wanted:
             value = wanted.from_buffer(value)  # convert once, not once per range
         # Slice the array directly: the ranges are normalised here, so Buffer.__getitem__'s
